@@ -1,0 +1,53 @@
+# invoicekit — the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test lab bench lint format chromium clean
+
+# Create .venv when missing and (re)install when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+## demo: start the sandbox, fetch, reconcile, download PDFs, run the notebooks, write reports/
+demo: $(STAMP)
+	$(PY) -m invoicekit demo --reports reports --workdir demo-output
+
+## test: the whole suite: unit, sandbox integration, CLI, notebooks (nbval), real browser
+test: $(STAMP) chromium
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax -p no:cacheprovider tests notebooks
+
+## lab: JupyterLab on the notebooks (they start the sandbox themselves by default)
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks
+
+## bench: speed ratios against baselines measured in the same run
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check invoicekit tests benchmarks
+	$(VENV)/bin/ruff format --check invoicekit tests benchmarks
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format invoicekit tests benchmarks
+	$(VENV)/bin/ruff check --fix invoicekit tests benchmarks
+
+## chromium: Debian's chromium for the browser test and PNG export (never a downloaded browser)
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian chromium for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing: install it (apt-get install chromium); the browser test will fail without it"; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf reports demo-output .pytest_cache build *.egg-info

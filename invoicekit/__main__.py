@@ -1,0 +1,5 @@
+import sys
+
+from invoicekit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,105 @@
+"""``invoicekit`` command line: one module per subcommand.
+
+Each subcommand module provides ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``. Modules are imported only when their command runs, so
+``invoicekit sandbox`` starts without importing pandas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from invoicekit._redact import install_log_redaction, redact
+
+EXIT_OK = 0
+#: The run worked and found problems (reconcile error findings, verify problems).
+EXIT_FINDINGS = 1
+#: Bad input: arguments, configuration, profiles, credentials.
+EXIT_BAD_INPUT = 2
+#: Some accounts or documents failed; the others' results were written.
+EXIT_PARTIAL = 3
+
+# command name -> module under invoicekit.cli
+COMMANDS = {
+    "sandbox": "sandbox",
+    "fetch": "fetch",
+    "download": "download",
+    "verify": "verify",
+    "reconcile": "reconcile",
+    "export-ap": "export_ap",
+    "demo": "demo",
+}
+
+# One-line help, kept here so `invoicekit --help` needs no imports.
+_HELP = {
+    "sandbox": "run the offline AWS Invoicing sandbox in the foreground",
+    "fetch": "load invoice summaries of a fleet into a parquet/CSV file and local store",
+    "download": "batch-download invoice PDFs into an audit-ready archive",
+    "verify": "re-hash a PDF archive against its manifest",
+    "reconcile": "check invoice totals, exchange rates and completeness",
+    "export-ap": "export invoices for accounts payable (generic or Oracle AP)",
+    "demo": "run the whole month-end job on the sandbox and write reports",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(EXIT_BAD_INPUT, f"invoicekit: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = _Parser(prog="invoicekit", description="AWS invoices across payer accounts.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name, help_text in _HELP.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if only is None or only == name:
+            _module(name).add_arguments(p)
+    return parser
+
+
+def _module(name: str):
+    return importlib.import_module(f"invoicekit.cli.{COMMANDS[name]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from invoicekit.errors import ConfigError, InvalidArgumentError, InvoiceKitError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Import only the chosen command's module (and all of them for --help).
+    chosen = next((a for a in argv if a in COMMANDS), None)
+    parser = build_parser(only=chosen)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="invoicekit: %(levelname)s: %(message)s",
+    )
+    install_log_redaction()
+    try:
+        return int(_module(args.command).run(args) or 0)
+    except (InvalidArgumentError, ConfigError) as exc:
+        print(f"invoicekit: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except InvoiceKitError as exc:
+        print(f"invoicekit: error: {exc}", file=sys.stderr)
+        return EXIT_PARTIAL
+    except KeyboardInterrupt:
+        print("invoicekit: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # unexpected: one redacted line unless --debug
+        if args.debug:
+            raise
+        print(
+            f"invoicekit: error: unexpected {type(exc).__name__}: {redact(exc)} "
+            "(run again with --debug for a traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_PARTIAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Shared fixtures: an isolated AWS environment and sandboxes on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Nothing in the test suite may reach a real AWS account: fake default credentials, no
+# instance metadata, no user config files. Set before boto3 reads anything.
+_ISOLATED_ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKEFAKE",
+    "AWS_SECRET_ACCESS_KEY": "fake-secret-for-tests",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+for _k in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
+           "AWS_ENDPOINT_URL_INVOICING", "AWS_ENDPOINT_URL_STS", "AWS_ROLE_ARN"):
+    os.environ.pop(_k, None)
+os.environ.update(_ISOLATED_ENV)
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """A default sandbox (12 accounts x 24 months, fixed date) shared by a test module's worker.
+
+    Treat it as read-only: tests that need faults, anomalies or other sizes use ``make_sandbox``.
+    """
+    from invoicekit.sandbox import start
+
+    with start(today="2026-11-25") as sb:
+        yield sb
+
+
+@pytest.fixture
+def make_sandbox():
+    """Factory: ``make_sandbox(**kwargs)`` starts a sandbox that is stopped after the test."""
+    from invoicekit.sandbox import start
+
+    started = []
+
+    def _make(**kwargs):
+        kwargs.setdefault("today", "2026-11-25")
+        sb = start(**kwargs)
+        started.append(sb)
+        return sb
+
+    yield _make
+    for sb in started:
+        sb.stop()
