@@ -1,0 +1,1075 @@
+"""Charts: the invoice DataFrame in, a :class:`plotly.graph_objects.Figure` out.
+
+Every function here is pure: it takes the one-row-per-invoice frame of
+:mod:`invoicekit.schema` and returns a figure; none calls ``.show()``. The rules:
+
+- **Never across currencies.** A money chart draws one currency of one currency view
+  (``view="base"`` or ``"payment"``, ``"tax"`` too). When the view holds several currencies,
+  pass ``currency=`` or use :func:`by_currency` to get one figure per currency.
+- **The currency is in every money axis title**, e.g. ``"Net spend (EUR, base currency)"``.
+- **Totals are exact.** Sums are computed as :class:`decimal.Decimal`; a figure holds floats
+  only because plotly draws floats. The exact sums travel with the figure in
+  ``fig.layout.meta["invoicekit"]`` (decimal strings) and in each point's hover text.
+- **Spend** means invoices and credit memos netted (credit memos carry negative amounts);
+  payment receipts are not spend.
+
+Examples
+--------
+>>> from invoicekit import charts  # doctest: +SKIP
+>>> figs = charts.by_currency(charts.spend_trend, df, view="base")  # doctest: +SKIP
+>>> figs["EUR"].layout.yaxis.title.text  # doctest: +SKIP
+'Net spend (EUR, base currency)'
+>>> charts.save_png(figs["EUR"], "spend_eur.png")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal, localcontext
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.subplots import make_subplots
+
+from invoicekit._money import minor_units
+from invoicekit.errors import InvalidArgumentError, InvoiceKitError
+
+__all__ = [
+    "TEMPLATE",
+    "VIEWS",
+    "SPEND_TYPES",
+    "currencies",
+    "by_currency",
+    "spend_trend",
+    "month_over_month",
+    "top_accounts",
+    "currency_mix",
+    "credit_memos",
+    "completeness_heatmap",
+    "exchange_rates",
+    "figure_totals",
+    "find_chromium",
+    "save_png",
+]
+
+#: Name of the plotly template every chart uses (registered in ``plotly.io.templates``).
+TEMPLATE = "invoicekit"
+#: The currency views of an invoice summary.
+VIEWS = ("base", "tax", "payment")
+#: Invoice types that count as spend (credit memos are negative, so they net).
+SPEND_TYPES = ("INVOICE", "CREDIT_MEMO")
+
+_VIEW_LABEL = {"base": "base currency", "tax": "tax currency", "payment": "payment currency"}
+_COLORWAY = [
+    "#1f4e79",
+    "#e07b39",
+    "#3a9d5d",
+    "#c0392b",
+    "#7d5ba6",
+    "#8c6d31",
+    "#d35f9f",
+    "#5f6b6d",
+    "#1b9aaa",
+    "#b8a200",
+    "#4c78a8",
+    "#f58518",
+]
+_INCREASE, _DECREASE = "#c0392b", "#3a9d5d"
+_PNG_WIDTH_PX, _PNG_HEIGHT_PX = 1100, 550
+_BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+
+def _register_template() -> None:
+    base = pio.templates["plotly_white"]
+    tpl = go.layout.Template(base)
+    tpl.layout.update(
+        font={"family": "Helvetica, Arial, sans-serif", "size": 13, "color": "#222"},
+        colorway=_COLORWAY,
+        separators=".,",
+        title={"x": 0.01, "xanchor": "left", "font": {"size": 17}},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0, "title": {"text": ""}},
+        margin={"l": 70, "r": 30, "t": 70, "b": 90},
+        hoverlabel={"font": {"family": "Menlo, Consolas, monospace", "size": 12}},
+        bargap=0.2,
+    )
+    pio.templates[TEMPLATE] = tpl
+
+
+_register_template()
+
+
+# ----------------------------------------------------------------------------------------------
+# exact helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_view(view: str) -> str:
+    if view not in VIEWS:
+        raise InvalidArgumentError(f"view must be one of {', '.join(VIEWS)}, not {view!r}")
+    return view
+
+
+def _money_format(currency: str) -> str:
+    """d3 tick format with the currency's minor units, thousands separated."""
+    return f",.{minor_units(currency)}f"
+
+
+def _fmt(amount: Decimal, currency: str) -> str:
+    """An exact amount as finance reads it: ``1,234.50 EUR`` (rounded to the minor unit)."""
+    digits = minor_units(currency)
+    return f"{amount:,.{digits}f} {currency}"
+
+
+def _money_title(what: str, currency: str, view: str) -> str:
+    return f"{what} ({currency}, {_VIEW_LABEL[view]})"
+
+
+def _period_str(value: Any) -> str:
+    if isinstance(value, pd.Period):
+        return value.strftime("%Y-%m")
+    return str(value)[:7]
+
+
+def _periods_between(first: str, last: str) -> list[str]:
+    rng = pd.period_range(pd.Period(first, "M"), pd.Period(last, "M"), freq="M")
+    return [p.strftime("%Y-%m") for p in rng]
+
+
+def _as_period(value: Any, name: str) -> pd.Period:
+    try:
+        return pd.Period(value, "M")
+    except (ValueError, TypeError) as exc:
+        raise InvalidArgumentError(f"{name} must be a month like '2026-03', not {value!r}") from exc
+
+
+def _account_label(account_id: Any, name: Any) -> str:
+    if name is None or name is pd.NA or (isinstance(name, float) and pd.isna(name)) or not name:
+        return str(account_id)
+    return f"{name} ({account_id})"
+
+
+def _filter(
+    df: pd.DataFrame,
+    *,
+    accounts: Iterable[str] | None = None,
+    periods: tuple[Any, Any] | None = None,
+    types: Sequence[str] | None = SPEND_TYPES,
+) -> pd.DataFrame:
+    """Rows of the chosen accounts, billing-period range (inclusive) and invoice types."""
+    mask = pd.Series(True, index=df.index)
+    if types is not None:
+        mask &= df["invoice_type"].isin(list(types)).fillna(False).astype(bool)
+    if accounts is not None:
+        wanted = [str(a) for a in accounts]
+        mask &= df["account_id"].isin(wanted).fillna(False).astype(bool)
+    if periods is not None:
+        start, end = periods
+        bp = df["billing_period"]
+        if start is not None:
+            mask &= (bp >= _as_period(start, "periods[0]")).fillna(False).astype(bool)
+        if end is not None:
+            mask &= (bp <= _as_period(end, "periods[1]")).fillna(False).astype(bool)
+    return df.loc[mask]
+
+
+def currencies(df: pd.DataFrame, view: str = "base") -> list[str]:
+    """The currencies of ``view`` present in ``df``, sorted.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Invoice summaries (:func:`invoicekit.schema.to_frame`).
+    view : {"base", "tax", "payment"}
+        The currency view.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> charts.currencies(df, "payment")  # doctest: +SKIP
+    ['EUR', 'JPY', 'USD']
+    """
+    col = f"{_check_view(view)}_currency"
+    return sorted(str(c) for c in df[col].dropna().unique())
+
+
+def _one_currency(df: pd.DataFrame, view: str, currency: str | None) -> str:
+    present = currencies(df, view)
+    if currency is not None:
+        return str(currency).upper()
+    if len(present) == 1:
+        return present[0]
+    if not present:
+        raise InvalidArgumentError(
+            f"no {view}-currency amounts in the selection: widen the accounts or periods"
+        )
+    raise InvalidArgumentError(
+        f"the {view} view holds {len(present)} currencies ({', '.join(present)}); "
+        "invoicekit never sums across currencies: pass currency='...' or use "
+        "charts.by_currency(chart, df) for one figure per currency"
+    )
+
+
+def _rows(df: pd.DataFrame, view: str, currency: str) -> pd.DataFrame:
+    cur = df[f"{view}_currency"]
+    return df.loc[(cur == currency).fillna(False).astype(bool)]
+
+
+def _exact_sums(df: pd.DataFrame, keys: Sequence[str], column: str) -> dict[tuple, Decimal]:
+    """Exact Decimal sums of ``column`` grouped by ``keys`` (null amounts are skipped)."""
+    sums: dict[tuple, Decimal] = defaultdict(Decimal)
+    key_cols = [
+        [_period_str(v) for v in df[k]] if k == "billing_period" else list(df[k]) for k in keys
+    ]
+    with localcontext() as ctx:
+        ctx.prec = 60  # far beyond decimal128(38, 10): never rounds
+        for *key, amount in zip(*key_cols, df[column], strict=True):
+            if amount is None or amount is pd.NA:
+                continue
+            sums[tuple(key)] += Decimal(amount)
+    return dict(sums)
+
+
+def _dstr(amount: Decimal) -> str:
+    """Exact decimal string without trailing zeros: ``Decimal('3000.3900000000')`` → ``'3000.39'``."""
+    return format(amount.normalize(), "f") if amount else "0"
+
+
+def _meta(chart: str, **extra: Any) -> dict[str, Any]:
+    return {"invoicekit": {"chart": chart, **extra}}
+
+
+def _empty(fig: go.Figure, message: str) -> go.Figure:
+    fig.add_annotation(
+        text=message,
+        showarrow=False,
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        font={"size": 15, "color": "#666"},
+    )
+    return fig
+
+
+def by_currency(
+    chart: Callable[..., go.Figure], df: pd.DataFrame, *, view: str = "base", **kwargs: Any
+) -> dict[str, go.Figure]:
+    """One figure per currency of ``view``: ``{currency: chart(df, view=view, currency=c)}``.
+
+    Parameters
+    ----------
+    chart : callable
+        A money chart of this module (:func:`spend_trend`, :func:`month_over_month`,
+        :func:`top_accounts`, :func:`credit_memos`).
+    df : pandas.DataFrame
+        Invoice summaries.
+    view : {"base", "tax", "payment"}
+        The currency view.
+    **kwargs
+        Passed to ``chart``.
+
+    Returns
+    -------
+    dict of str to plotly.graph_objects.Figure
+        Ordered by currency code.
+
+    Examples
+    --------
+    >>> figs = charts.by_currency(charts.spend_trend, df, view="payment")  # doctest: +SKIP
+    >>> sorted(figs)  # doctest: +SKIP
+    ['EUR', 'USD']
+    """
+    return {c: chart(df, view=view, currency=c, **kwargs) for c in currencies(df, view)}
+
+
+def figure_totals(fig: go.Figure) -> dict[str, Decimal]:
+    """The exact totals a figure was drawn from, as Decimals (from ``fig.layout.meta``).
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure
+        A figure made by this module.
+
+    Returns
+    -------
+    dict of str to Decimal
+        Keyed by x category (billing period for trends, account label for top accounts).
+
+    Examples
+    --------
+    >>> charts.figure_totals(charts.spend_trend(df, currency="USD"))["2026-10"]  # doctest: +SKIP
+    Decimal('48211.07')
+    """
+    meta = (fig.layout.meta or {}).get("invoicekit", {})
+    return {k: Decimal(v) for k, v in meta.get("totals", {}).items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# money charts
+# ----------------------------------------------------------------------------------------------
+
+
+def spend_trend(
+    df: pd.DataFrame,
+    *,
+    by: str = "account",
+    view: str = "base",
+    currency: str | None = None,
+    accounts: Iterable[str] | None = None,
+    periods: tuple[Any, Any] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Monthly net spend, stacked by payer account or by invoicing entity, in one currency.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Invoice summaries (:func:`invoicekit.schema.to_frame`).
+    by : {"account", "entity"}
+        Stack by payer account or by AWS invoicing entity.
+    view : {"base", "tax", "payment"}
+        Which currency view of each invoice to draw.
+    currency : str, optional
+        The currency to draw; required when ``view`` holds several currencies.
+    accounts : iterable of str, optional
+        Only these account ids.
+    periods : (start, end), optional
+        Inclusive billing-period range, e.g. ``("2026-01", "2026-06")``; ``None`` for open ends.
+    title : str, optional
+        Replaces the default title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Stacked bars (``barmode="relative"``: credit memos below zero); x = billing month.
+        ``fig.layout.meta["invoicekit"]["totals"]`` holds each month's exact net total.
+
+    Examples
+    --------
+    >>> fig = charts.spend_trend(df, by="entity", view="base", currency="USD")  # doctest: +SKIP
+    >>> fig.layout.yaxis.title.text  # doctest: +SKIP
+    'Net spend (USD, base currency)'
+    """
+    _check_view(view)
+    if by not in ("account", "entity"):
+        raise InvalidArgumentError(f"by must be 'account' or 'entity', not {by!r}")
+    sel = _filter(df, accounts=accounts, periods=periods)
+    cur = _one_currency(sel, view, currency)
+    rows = _rows(sel, view, cur)
+    column = f"{view}_total"
+    fig = go.Figure()
+    if by == "account":
+        labels = {
+            str(a): _account_label(a, n)
+            for a, n in zip(rows["account_id"], rows["account_name"], strict=True)
+        }
+        sums = _exact_sums(rows, ["billing_period", "account_id"], column)
+    else:
+        labels = {}
+        sums = _exact_sums(
+            rows.fillna({"invoicing_entity": "(no entity)"}),
+            ["billing_period", "invoicing_entity"],
+            column,
+        )
+    months = _periods_between(min(k[0] for k in sums), max(k[0] for k in sums)) if sums else []
+    month_totals = {m: Decimal(0) for m in months}
+    for (m, _), v in sums.items():
+        month_totals[m] += v
+    for key in sorted({k[1] for k in sums}, key=lambda k: labels.get(str(k), str(k))):
+        name = labels.get(str(key), str(key))
+        ys = [sums.get((m, key)) for m in months]
+        fig.add_bar(
+            x=months,
+            y=[float(v) if v is not None else None for v in ys],
+            name=name,
+            customdata=[[_fmt(v, cur) if v is not None else "–"] for v in ys],
+            hovertemplate=f"<b>{name}</b><br>%{{x}}: %{{customdata[0]}}<extra></extra>",
+        )
+    default_title = (
+        f"Monthly net spend by {'payer account' if by == 'account' else 'invoicing entity'}"
+        f" — {cur}, {_VIEW_LABEL[view]}"
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        barmode="relative",
+        title=title or default_title,
+        xaxis={
+            "title": {"text": "Billing period"},
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": months,
+        },
+        yaxis={
+            "title": {"text": _money_title("Net spend", cur, view)},
+            "tickformat": _money_format(cur),
+        },
+        meta=_meta(
+            "spend_trend",
+            currency=cur,
+            view=view,
+            by=by,
+            totals={m: _dstr(v) for m, v in month_totals.items()},
+        ),
+    )
+    if not sums:
+        _empty(fig, "No invoices in this selection")
+    return fig
+
+
+def month_over_month(
+    df: pd.DataFrame,
+    *,
+    view: str = "base",
+    currency: str | None = None,
+    accounts: Iterable[str] | None = None,
+    periods: tuple[Any, Any] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Change of net spend against the previous billing month, in one currency.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Invoice summaries.
+    view : {"base", "tax", "payment"}
+        Currency view.
+    currency : str, optional
+        Required when the view holds several currencies.
+    accounts : iterable of str, optional
+        Only these account ids.
+    periods : (start, end), optional
+        Inclusive billing-period range.
+    title : str, optional
+        Replaces the default title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One bar per month from the second month on: red for an increase, green for a
+        decrease; the hover shows the change in percent. ``meta["invoicekit"]["totals"]``
+        holds each month's exact change, ``["net"]`` each month's exact net spend.
+
+    Examples
+    --------
+    >>> fig = charts.month_over_month(df, currency="EUR")  # doctest: +SKIP
+    """
+    _check_view(view)
+    sel = _filter(df, accounts=accounts, periods=periods)
+    cur = _one_currency(sel, view, currency)
+    rows = _rows(sel, view, cur)
+    sums = _exact_sums(rows, ["billing_period"], f"{view}_total")
+    net: dict[str, Decimal] = {}
+    if sums:
+        first, last = min(k[0] for k in sums), max(k[0] for k in sums)
+        net = {m: sums.get((m,), Decimal(0)) for m in _periods_between(first, last)}
+    months = list(net)
+    changes = {m: net[m] - net[p] for p, m in zip(months, months[1:], strict=False)}
+    pct = {
+        m: (f"{(changes[m] / net[p] * 100):+.1f}%" if net[p] else "n/a")
+        for p, m in zip(months, months[1:], strict=False)
+    }
+    fig = go.Figure()
+    xs = list(changes)
+    fig.add_bar(
+        x=xs,
+        y=[float(changes[m]) for m in xs],
+        marker_color=[_INCREASE if changes[m] > 0 else _DECREASE for m in xs],
+        customdata=[[_fmt(changes[m], cur), pct[m], _fmt(net[m], cur)] for m in xs],
+        hovertemplate=(
+            "%{x}: %{customdata[0]} (%{customdata[1]})<br>net spend %{customdata[2]}<extra></extra>"
+        ),
+        name="Change",
+        showlegend=False,
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        title=title or f"Month-over-month change in net spend — {cur}, {_VIEW_LABEL[view]}",
+        xaxis={
+            "title": {"text": "Billing period"},
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": xs,
+        },
+        yaxis={
+            "title": {"text": _money_title("Change vs previous month", cur, view)},
+            "tickformat": _money_format(cur),
+            "zeroline": True,
+        },
+        meta=_meta(
+            "month_over_month",
+            currency=cur,
+            view=view,
+            totals={m: _dstr(v) for m, v in changes.items()},
+            net={m: _dstr(v) for m, v in net.items()},
+        ),
+    )
+    if not xs:
+        _empty(fig, "Needs at least two billing months")
+    return fig
+
+
+def top_accounts(
+    df: pd.DataFrame,
+    *,
+    n: int = 10,
+    view: str = "base",
+    currency: str | None = None,
+    periods: tuple[Any, Any] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """The ``n`` payer accounts with the highest net spend in one currency.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Invoice summaries.
+    n : int
+        How many accounts (largest first, from the top of the chart).
+    view : {"base", "tax", "payment"}
+        Currency view.
+    currency : str, optional
+        Required when the view holds several currencies.
+    periods : (start, end), optional
+        Inclusive billing-period range.
+    title : str, optional
+        Replaces the default title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Horizontal bars; ``meta["invoicekit"]["totals"]`` maps each account's label to its
+        exact net spend, ``["rest"]`` is the exact net spend of the accounts not shown.
+
+    Examples
+    --------
+    >>> fig = charts.top_accounts(df, n=5, currency="USD")  # doctest: +SKIP
+    """
+    _check_view(view)
+    if not isinstance(n, int) or n < 1:
+        raise InvalidArgumentError(f"n must be a positive integer, not {n!r}")
+    sel = _filter(df, periods=periods)
+    cur = _one_currency(sel, view, currency)
+    rows = _rows(sel, view, cur)
+    labels = {
+        str(a): _account_label(a, nm)
+        for a, nm in zip(rows["account_id"], rows["account_name"], strict=True)
+    }
+    sums = _exact_sums(rows, ["account_id"], f"{view}_total")
+    ranked = sorted(sums.items(), key=lambda kv: (-kv[1], kv[0][0]))
+    top, rest = ranked[:n], ranked[n:]
+    rest_total = sum((v for _, v in rest), Decimal(0))
+    top = list(reversed(top))  # plotly draws horizontal bars bottom-up
+    names = [labels[k[0]] for k, _ in top]
+    fig = go.Figure()
+    fig.add_bar(
+        y=names,
+        x=[float(v) for _, v in top],
+        orientation="h",
+        marker_color=_COLORWAY[0],
+        customdata=[[_fmt(v, cur)] for _, v in top],
+        text=[_fmt(v, cur) for _, v in top],
+        textposition="auto",
+        hovertemplate="<b>%{y}</b><br>%{customdata[0]}<extra></extra>",
+        showlegend=False,
+        name="Net spend",
+    )
+    what = f"Top {min(n, len(ranked))} payer accounts by net spend"
+    fig.update_layout(
+        template=TEMPLATE,
+        title=title or f"{what} — {cur}, {_VIEW_LABEL[view]}",
+        xaxis={
+            "title": {"text": _money_title("Net spend", cur, view)},
+            "tickformat": _money_format(cur),
+        },
+        yaxis={"title": {"text": "Payer account"}, "automargin": True},
+        margin={"l": 220},
+        height=max(360, 60 + 34 * len(top)),
+        meta=_meta(
+            "top_accounts",
+            currency=cur,
+            view=view,
+            totals={labels[k[0]]: _dstr(v) for k, v in top},
+            rest=_dstr(rest_total),
+            rest_accounts=len(rest),
+        ),
+    )
+    if rest:
+        fig.add_annotation(
+            text=f"{len(rest)} other accounts: {_fmt(rest_total, cur)}",
+            showarrow=False,
+            xref="paper",
+            yref="paper",
+            x=1,
+            y=-0.16,
+            xanchor="right",
+            font={"size": 12, "color": "#555"},
+        )
+    if not top:
+        _empty(fig, "No invoices in this selection")
+    return fig
+
+
+def credit_memos(
+    df: pd.DataFrame,
+    *,
+    view: str = "base",
+    currency: str | None = None,
+    accounts: Iterable[str] | None = None,
+    periods: tuple[Any, Any] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Credit memos per billing month, stacked by payer account, in one currency.
+
+    Credit memos carry negative amounts, so the bars hang below zero.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Invoice summaries.
+    view : {"base", "tax", "payment"}
+        Currency view.
+    currency : str, optional
+        Required when the view holds several currencies (of the credit memos). When the
+        selection has no credit memo at all and no currency is given, the figure says so.
+    accounts : iterable of str, optional
+        Only these account ids.
+    periods : (start, end), optional
+        Inclusive billing-period range.
+    title : str, optional
+        Replaces the default title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        ``meta["invoicekit"]["totals"]`` holds each month's exact credit-memo total and
+        ``["count"]`` the number of credit memos.
+
+    Examples
+    --------
+    >>> fig = charts.credit_memos(df, currency="USD")  # doctest: +SKIP
+    """
+    _check_view(view)
+    sel = _filter(df, accounts=accounts, periods=periods, types=("CREDIT_MEMO",))
+    if sel.empty and currency is None:
+        cur = "—"
+    else:
+        cur = _one_currency(sel, view, currency)
+    rows = _rows(sel, view, cur)
+    labels = {
+        str(a): _account_label(a, nm)
+        for a, nm in zip(rows["account_id"], rows["account_name"], strict=True)
+    }
+    sums = _exact_sums(rows, ["billing_period", "account_id"], f"{view}_total")
+    months = _periods_between(min(k[0] for k in sums), max(k[0] for k in sums)) if sums else []
+    month_totals = {m: Decimal(0) for m in months}
+    for (m, _), v in sums.items():
+        month_totals[m] += v
+    fig = go.Figure()
+    for acct in sorted({k[1] for k in sums}, key=lambda a: labels[str(a)]):
+        ys = [sums.get((m, acct)) for m in months]
+        name = labels[str(acct)]
+        fig.add_bar(
+            x=months,
+            y=[float(v) if v is not None else None for v in ys],
+            name=name,
+            customdata=[[_fmt(v, cur) if v is not None else "–"] for v in ys],
+            hovertemplate=f"<b>{name}</b><br>%{{x}}: %{{customdata[0]}}<extra></extra>",
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        barmode="relative",
+        title=title or f"Credit memos by billing month — {cur}, {_VIEW_LABEL[view]}",
+        xaxis={
+            "title": {"text": "Billing period"},
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": months,
+        },
+        yaxis={
+            "title": {"text": _money_title("Credit memos", cur, view)},
+            "tickformat": _money_format(cur) if cur != "—" else None,
+        },
+        meta=_meta(
+            "credit_memos",
+            currency=cur,
+            view=view,
+            count=len(rows),
+            totals={m: _dstr(v) for m, v in month_totals.items()},
+        ),
+    )
+    if not sums:
+        _empty(fig, "No credit memos in this selection")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# counts and rates (no money summed)
+# ----------------------------------------------------------------------------------------------
+
+
+def currency_mix(
+    df: pd.DataFrame,
+    *,
+    view: str = "payment",
+    periods: tuple[Any, Any] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """How many invoices each currency carries per billing month (a count, not money).
+
+    Amounts in different currencies are never added: the bars count invoices and credit
+    memos; the hover shows each currency's own exact net total for that month.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Invoice summaries.
+    view : {"base", "tax", "payment"}
+        Currency view (the payment currency by default: what accounts payable pays in).
+    periods : (start, end), optional
+        Inclusive billing-period range.
+    title : str, optional
+        Replaces the default title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One stacked bar trace per currency; ``meta["invoicekit"]["counts"]`` maps
+        ``"YYYY-MM"`` to ``{currency: count}``.
+
+    Examples
+    --------
+    >>> fig = charts.currency_mix(df, view="payment")  # doctest: +SKIP
+    """
+    _check_view(view)
+    sel = _filter(df, periods=periods)
+    curs = currencies(sel, view)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for p, c in zip(sel["billing_period"], sel[f"{view}_currency"], strict=True):
+        if c is None or c is pd.NA:
+            continue
+        counts[(_period_str(p), str(c))] += 1
+    sums = _exact_sums(
+        sel.dropna(subset=[f"{view}_currency"]),
+        ["billing_period", f"{view}_currency"],
+        f"{view}_total",
+    )
+    months = (
+        _periods_between(min(k[0] for k in counts), max(k[0] for k in counts)) if counts else []
+    )
+    fig = go.Figure()
+    for c in curs:
+        fig.add_bar(
+            x=months,
+            y=[counts.get((m, c), 0) for m in months],
+            name=c,
+            customdata=[[_fmt(sums.get((m, c), Decimal(0)), c)] for m in months],
+            hovertemplate=(
+                f"<b>{c}</b><br>%{{x}}: %{{y}} invoices<br>net %{{customdata[0]}}<extra></extra>"
+            ),
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        barmode="stack",
+        title=title
+        or f"Currency mix — invoices per {_VIEW_LABEL[view]} (counts, never summed money)",
+        xaxis={
+            "title": {"text": "Billing period"},
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": months,
+        },
+        yaxis={"title": {"text": "Invoices and credit memos (count)"}, "tickformat": ",d"},
+        meta=_meta(
+            "currency_mix",
+            view=view,
+            currencies=curs,
+            counts={m: {c: counts.get((m, c), 0) for c in curs} for m in months},
+        ),
+    )
+    if not months:
+        _empty(fig, "No invoices in this selection")
+    return fig
+
+
+def completeness_heatmap(
+    df: pd.DataFrame,
+    *,
+    start: Any = None,
+    end: Any = None,
+    accounts: Iterable[str] | dict[str, str] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Invoices per payer account (rows) and billing month (columns); 0 means missing.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Invoice summaries.
+    start, end : str or pandas.Period, optional
+        The requested billing-period range (inclusive); defaults to the range in ``df``.
+        Pass the range you asked for: a month with no invoice at all must still show.
+    accounts : iterable of str or dict of id to name, optional
+        Every account that should have invoices (e.g. the fleet's), so that an account
+        which returned nothing still gets a row of zeros; defaults to the accounts in ``df``.
+    title : str, optional
+        Replaces the default title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A heatmap of counts of ``INVOICE`` rows (credit memos and receipts not counted);
+        ``meta["invoicekit"]["missing"]`` lists ``[account_id, "YYYY-MM"]`` pairs with none.
+
+    Examples
+    --------
+    >>> fig = charts.completeness_heatmap(df, start="2026-01", end="2026-10")  # doctest: +SKIP
+    >>> fig.layout.meta["invoicekit"]["missing"]  # doctest: +SKIP
+    []
+    """
+    inv = df.loc[(df["invoice_type"] == "INVOICE").fillna(False).astype(bool)]
+    if start is None:
+        start = df["billing_period"].min() if len(df) else None
+    if end is None:
+        end = df["billing_period"].max() if len(df) else None
+    if start is None or end is None or pd.isna(start) or pd.isna(end):
+        months: list[str] = []
+    else:
+        s, e = _as_period(start, "start"), _as_period(end, "end")
+        if e < s:
+            raise InvalidArgumentError(f"end {e} is before start {s}")
+        months = _periods_between(str(s), str(e))
+    names = {
+        str(a): n
+        for a, n in zip(df["account_id"], df["account_name"], strict=True)
+        if a is not None and a is not pd.NA
+    }
+    if accounts is None:
+        ids = sorted(names)
+    elif isinstance(accounts, dict):
+        ids = sorted(str(a) for a in accounts)
+        names.update({str(a): n for a, n in accounts.items() if n})
+    else:
+        ids = sorted(str(a) for a in accounts)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for a, p in zip(inv["account_id"], inv["billing_period"], strict=True):
+        counts[(str(a), _period_str(p))] += 1
+    z = [[counts.get((a, m), 0) for m in months] for a in ids]
+    ylabels = [_account_label(a, names.get(a)) for a in ids]
+    missing = [[a, m] for a in ids for m in months if counts.get((a, m), 0) == 0]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=months,
+            y=ylabels,
+            text=[[str(v) for v in row] for row in z],
+            texttemplate="%{text}",
+            zmin=0,
+            zmax=max(2, max((max(r) for r in z if r), default=2)),
+            colorscale=[[0.0, "#c0392b"], [0.001, "#e8f1fa"], [1.0, "#1f4e79"]],
+            xgap=2,
+            ygap=2,
+            colorbar={"title": {"text": "Invoices"}},
+            hovertemplate="%{y}<br>%{x}: %{z} invoice(s)<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        title=title
+        or (f"Completeness — invoices per account and billing month ({len(missing)} missing)"),
+        xaxis={"title": {"text": "Billing period"}, "type": "category"},
+        yaxis={
+            "title": {"text": "Payer account"},
+            "autorange": "reversed",
+            "automargin": True,
+            "type": "category",
+        },
+        height=max(320, 120 + 26 * len(ids)),
+        meta=_meta("completeness_heatmap", missing=missing, months=months, accounts=ids),
+    )
+    return fig
+
+
+def exchange_rates(
+    df: pd.DataFrame,
+    *,
+    view: str = "payment",
+    periods: tuple[Any, Any] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """The exchange rates AWS applied, one panel per currency pair, by billing month.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Invoice summaries.
+    view : {"base", "tax", "payment"}
+        The converted view whose ``CurrencyExchangeDetails`` to show.
+    periods : (start, end), optional
+        Inclusive billing-period range.
+    title : str, optional
+        Replaces the default title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Per pair (``SRC→TGT``), the mean rate of the month's invoices with the lowest and
+        highest as error bars; each panel's axis is titled ``"TGT per 1 SRC"``.
+        ``meta["invoicekit"]["rates"]`` maps ``"SRC→TGT"`` to ``{month: [min, max]}`` as
+        exact decimal strings.
+
+    Examples
+    --------
+    >>> fig = charts.exchange_rates(df, view="payment")  # doctest: +SKIP
+    """
+    _check_view(view)
+    sel = _filter(df, periods=periods, types=None)
+    rate_col, src_col, tgt_col = f"{view}_fx_rate", f"{view}_fx_source", f"{view}_currency"
+    sel = sel.loc[sel[rate_col].notna() & sel[src_col].notna()]
+    by_pair: dict[str, dict[str, list[Decimal]]] = defaultdict(lambda: defaultdict(list))
+    for p, s, t, r in zip(
+        sel["billing_period"], sel[src_col], sel[tgt_col], sel[rate_col], strict=True
+    ):
+        by_pair[f"{s}→{t}"][_period_str(p)].append(Decimal(r))
+    pairs = sorted(by_pair)
+    rows = max(1, len(pairs))
+    fig = make_subplots(
+        rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=pairs or None
+    )
+    meta_rates: dict[str, dict[str, list[str]]] = {}
+    for i, pair in enumerate(pairs, start=1):
+        src, tgt = pair.split("→")
+        months = sorted(by_pair[pair])
+        lo = [min(by_pair[pair][m]) for m in months]
+        hi = [max(by_pair[pair][m]) for m in months]
+        with localcontext() as ctx:
+            ctx.prec = 40
+            mean = [sum(by_pair[pair][m]) / len(by_pair[pair][m]) for m in months]
+        fig.add_scatter(
+            x=months,
+            y=[float(v) for v in mean],
+            mode="lines+markers",
+            name=pair,
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [float(h - m) for h, m in zip(hi, mean, strict=True)],
+                "arrayminus": [float(m - low) for m, low in zip(mean, lo, strict=True)],
+            },
+            customdata=[
+                [_dstr(a), _dstr(b), len(by_pair[pair][m])]
+                for a, b, m in zip(lo, hi, months, strict=True)
+            ],
+            hovertemplate=(
+                f"<b>{pair}</b><br>%{{x}}: %{{customdata[0]}} – %{{customdata[1]}}"
+                f" {tgt} per {src}<br>%{{customdata[2]}} invoice(s)<extra></extra>"
+            ),
+            row=i,
+            col=1,
+        )
+        fig.update_yaxes(title_text=f"{tgt} per 1 {src}", row=i, col=1)
+        meta_rates[pair] = {m: [_dstr(a), _dstr(b)] for m, a, b in zip(months, lo, hi, strict=True)}
+    fig.update_xaxes(type="category")
+    fig.update_xaxes(title_text="Billing period", row=rows, col=1)
+    fig.update_layout(
+        template=TEMPLATE,
+        title=title or f"Exchange rates applied — {_VIEW_LABEL[view]} view",
+        showlegend=False,
+        height=max(360, 80 + 230 * rows),
+        meta=_meta("exchange_rates", view=view, rates=meta_rates),
+    )
+    if not pairs:
+        _empty(fig, f"No currency conversion in the {_VIEW_LABEL[view]} view")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# PNG export
+# ----------------------------------------------------------------------------------------------
+
+
+def find_chromium() -> str | None:
+    """Path of a Chromium/Chrome usable by kaleido: ``$BROWSER_PATH`` or one on ``PATH``.
+
+    Returns
+    -------
+    str or None
+        ``None`` when there is none (install Debian's: ``apt-get install chromium``).
+
+    Examples
+    --------
+    >>> charts.find_chromium()  # doctest: +SKIP
+    '/usr/bin/chromium'
+    """
+    env = os.environ.get("BROWSER_PATH")
+    if env and os.access(env, os.X_OK):
+        return env
+    for name in _BROWSER_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def save_png(
+    fig: go.Figure,
+    path: str | os.PathLike[str],
+    *,
+    width: int = _PNG_WIDTH_PX,
+    height: int | None = None,
+    scale: float = 1.0,
+) -> Path:
+    """Write ``fig`` as a PNG through kaleido and the system Chromium (offline).
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure
+        The figure.
+    path : str or os.PathLike
+        Destination file; parent directories are created.
+    width, height : int
+        Pixels (height defaults to the figure's own, else 550).
+    scale : float
+        Resolution multiplier (2 for print).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    InvoiceKitError
+        When no Chromium is installed (the message says how to install one).
+
+    Examples
+    --------
+    >>> charts.save_png(charts.spend_trend(df, currency="USD"), "out/usd.png")  # doctest: +SKIP
+    PosixPath('out/usd.png')
+    """
+    browser = find_chromium()
+    if browser is None:
+        raise InvoiceKitError(
+            "PNG export needs Chromium: install Debian's (apt-get install chromium) "
+            "or set BROWSER_PATH to a Chrome/Chromium executable"
+        )
+    import kaleido  # lazy: only PNG export needs it
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    h = height or fig.layout.height or _PNG_HEIGHT_PX
+    kaleido.write_fig_sync(
+        fig,
+        path=str(out),
+        opts={"format": "png", "width": int(width), "height": int(h), "scale": float(scale)},
+        kopts={"path": browser, "mathjax": False},  # MathJax would come from a CDN: offline
+    )
+    return out
