@@ -1,0 +1,941 @@
+"""Load invoice summaries across payer accounts and months, concurrently and politely.
+
+The range ``start``..``end`` (months, both inclusive) is split into API-legal windows: one
+``Filter.BillingPeriod`` per billing month (the default), or with ``by="issued"`` one
+``Filter.TimeInterval`` per calendar month of issue dates (UTC, StartDate inclusive, EndDate
+exclusive — the API refuses intervals longer than a month). Every (account, window) pair is one
+task; tasks run on a bounded thread pool, dispatched round-robin across accounts with at most
+``per_account`` requests of one account in flight. Each account has its own boto3 client (from
+:mod:`invoicekit._client`), whose adaptive retry mode is that account's client-side rate
+limiter: a throttled account slows down on its own, the others keep going.
+
+A failure of one account (access denied, no credentials, an unknown profile, throttling that
+outlasts the retries) is collected — ``df.attrs["failures"]`` — and the other accounts' data is
+kept.
+
+Examples
+--------
+>>> import invoicekit as ik
+>>> df = ik.read_invoice_summaries("fleet.yml", "2025-01", "2025-12")  # doctest: +SKIP
+>>> df.attrs["failures"], df.attrs["api_calls"]  # doctest: +SKIP
+([], 1200)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from invoicekit.errors import (
+    ConfigError,
+    InvalidArgumentError,
+    InvoiceKitError,
+    translate_client_error,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from invoicekit.fleet import Fleet, PayerAccount
+    from invoicekit.store import Store
+
+__all__ = [
+    "Window",
+    "split_windows",
+    "issued_windows",
+    "parse_month",
+    "list_invoice_summaries",
+    "read_invoice_summaries",
+    "SummaryStream",
+    "WindowResult",
+]
+
+log = logging.getLogger(__name__)
+
+#: The page size asked of ListInvoiceSummaries (the API maximum).
+MAX_RESULTS = 100
+#: Thread pool size: enough requests in flight to hide ~100 ms of latency per call.
+DEFAULT_MAX_WORKERS = 48
+#: Requests of one account in flight at once (the rest of the pool serves other accounts).
+DEFAULT_PER_ACCOUNT = 2
+#: Attempts per call (adaptive retry mode) before throttling or a 5xx becomes a failure.
+DEFAULT_MAX_ATTEMPTS = 10
+#: The Invoicing API's BillingPeriod.Year range.
+FIRST_MONTH = (2005, 1)
+LAST_MONTH = (2050, 12)
+
+BY_BILLING_PERIOD = "billing_period"
+BY_ISSUED = "issued"
+_BY = (BY_BILLING_PERIOD, BY_ISSUED)
+
+_OPERATION = "ListInvoiceSummaries"
+_MONTH_RE = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$")
+# Error codes that end an account's run: its other windows would fail the same way.
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "InternalServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "ValidationException",
+    }
+)
+# Failure codes that mean "the configuration is wrong", not "AWS said no".
+CONFIG_CODES = frozenset({"NoCredentials", "PartialCredentials", "ProfileNotFound", "ConfigError"})
+
+
+# --------------------------------------------------------------------------------------------
+# Months and windows (pure)
+# --------------------------------------------------------------------------------------------
+
+
+def parse_month(value: object, name: str = "month") -> tuple[int, int]:
+    """Parse a month given as ``"YYYY-MM"``, a ``pd.Period``, a ``date`` or a ``datetime``.
+
+    Parameters
+    ----------
+    value
+        The month. Objects with integer ``year`` and ``month`` attributes (``date``,
+        ``datetime``, ``pd.Period``, ``pd.Timestamp``) give their month.
+    name
+        The argument's name, used in the error message.
+
+    Returns
+    -------
+    tuple[int, int]
+        ``(year, month)``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        The value is not a month, or lies outside 2005-01..2050-12 (the API's range).
+
+    Examples
+    --------
+    >>> parse_month("2025-03")
+    (2025, 3)
+    >>> parse_month(date(2025, 3, 17))
+    (2025, 3)
+    """
+    year = month = None
+    if isinstance(value, str):
+        m = _MONTH_RE.match(value)
+        if m:
+            year, month = int(m.group(1)), int(m.group(2))
+    elif not isinstance(value, bool | int | float):
+        y, mo = getattr(value, "year", None), getattr(value, "month", None)
+        if isinstance(y, int) and isinstance(mo, int):
+            year, month = y, mo
+    if year is None or month is None or not 1 <= month <= 12:
+        raise InvalidArgumentError(
+            f"{name}={value!r} is not a month: give it as 'YYYY-MM', e.g. {name}='2025-01'"
+        )
+    if (year, month) < FIRST_MONTH:
+        raise InvalidArgumentError(
+            f"{name}={year:04d}-{month:02d} is before 2005-01, the first billing period the AWS "
+            f"Invoicing API knows: use {name}='2005-01' or later"
+        )
+    if (year, month) > LAST_MONTH:
+        raise InvalidArgumentError(
+            f"{name}={year:04d}-{month:02d} is after 2050-12, the last billing period the AWS "
+            f"Invoicing API accepts: use {name}='2050-12' or earlier"
+        )
+    return year, month
+
+
+def _next_month(year: int, month: int) -> tuple[int, int]:
+    return (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def _month_start(year: int, month: int) -> datetime:
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One API-legal query window.
+
+    ``start`` (inclusive) and ``end`` (exclusive) are UTC datetimes. For ``by="billing_period"``
+    they are the first instants of the billing month and of the next month.
+
+    Examples
+    --------
+    >>> w = split_windows("2025-01", "2025-01")[0]
+    >>> w.key, w.api_filter()
+    ('2025-01', {'BillingPeriod': {'Month': 1, 'Year': 2025}})
+    """
+
+    by: str
+    start: datetime
+    end: datetime
+
+    @property
+    def key(self) -> str:
+        """A stable name: ``"2025-01"`` for a month, ``"2025-01-10_2025-02-01"`` otherwise."""
+        s, e = self.start, self.end
+        whole_month = (
+            s.day == 1
+            and s.time() == datetime.min.time()
+            and (e.year, e.month) == _next_month(s.year, s.month)
+            and e.day == 1
+            and e.time() == datetime.min.time()
+        )
+        if whole_month:
+            return f"{s.year:04d}-{s.month:02d}"
+        return f"{_iso(s)}_{_iso(e)}"
+
+    def api_filter(self) -> dict[str, Any]:
+        """The ``Filter`` of a ListInvoiceSummaries request for this window."""
+        if self.by == BY_BILLING_PERIOD:
+            return {"BillingPeriod": {"Month": self.start.month, "Year": self.start.year}}
+        return {"TimeInterval": {"StartDate": self.start, "EndDate": self.end}}
+
+
+def _iso(t: datetime) -> str:
+    if t.time() == datetime.min.time():
+        return t.strftime("%Y-%m-%d")
+    return t.strftime("%Y-%m-%dT%H%M%S")
+
+
+def _as_utc(value: datetime | date) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def issued_windows(start: datetime | date, end: datetime | date) -> list[Window]:
+    """Split ``[start, end)`` into TimeInterval windows the API accepts.
+
+    Every window lies within one calendar month (UTC), so it never exceeds the API's one-month
+    limit; consecutive windows share their boundary (no gap, no overlap).
+
+    Parameters
+    ----------
+    start, end
+        Inclusive start and exclusive end; naive values are taken as UTC.
+
+    Returns
+    -------
+    list[Window]
+        Windows with ``by="issued"``, oldest first; empty when ``start == end``.
+
+    Examples
+    --------
+    >>> [w.key for w in issued_windows(date(2025, 1, 15), date(2025, 3, 1))]
+    ['2025-01-15_2025-02-01', '2025-02']
+    """
+    s, e = _as_utc(start), _as_utc(end)
+    if e < s:
+        raise InvalidArgumentError(
+            f"end {e.isoformat()} is before start {s.isoformat()}: swap them"
+        )
+    out: list[Window] = []
+    cur = s
+    while cur < e:
+        nxt = _month_start(*_next_month(cur.year, cur.month))
+        stop = min(nxt, e)
+        out.append(Window(BY_ISSUED, cur, stop))
+        cur = stop
+    return out
+
+
+def split_windows(start: object, end: object, by: str = BY_BILLING_PERIOD) -> list[Window]:
+    """Split the months ``start``..``end`` (both inclusive) into query windows.
+
+    Parameters
+    ----------
+    start, end
+        Months: ``"YYYY-MM"``, ``pd.Period``, ``date`` or ``datetime``.
+    by
+        ``"billing_period"`` (one BillingPeriod filter per month) or ``"issued"`` (one
+        TimeInterval per calendar month of issue dates).
+
+    Returns
+    -------
+    list[Window]
+        One window per month, oldest first.
+
+    Raises
+    ------
+    InvalidArgumentError
+        A month does not parse, ``end`` is before ``start``, the range leaves 2005-01..2050-12,
+        or ``by`` is unknown.
+
+    Examples
+    --------
+    >>> [w.key for w in split_windows("2025-11", "2026-02")]
+    ['2025-11', '2025-12', '2026-01', '2026-02']
+    """
+    if by not in _BY:
+        raise InvalidArgumentError(
+            f"by={by!r} is not known: use by='billing_period' or by='issued'"
+        )
+    s, e = parse_month(start, "start"), parse_month(end, "end")
+    if e < s:
+        raise InvalidArgumentError(
+            f"end={e[0]:04d}-{e[1]:02d} is before start={s[0]:04d}-{s[1]:02d}: "
+            "give the earlier month first"
+        )
+    if by == BY_ISSUED:
+        return issued_windows(_month_start(*s), _month_start(*_next_month(*e)))
+    out = []
+    cur = s
+    while cur <= e:
+        out.append(Window(BY_BILLING_PERIOD, _month_start(*cur), _month_start(*_next_month(*cur))))
+        cur = _next_month(*cur)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Accounts
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_fleet(fleet_or_accounts: Any) -> Fleet:
+    """A :class:`~invoicekit.fleet.Fleet` from a Fleet, a fleet YAML path or account ids.
+
+    Examples
+    --------
+    >>> fleet = resolve_fleet(["111111111111"])  # doctest: +SKIP
+    """
+    from invoicekit.fleet import Fleet, load_fleet
+
+    if isinstance(fleet_or_accounts, Fleet):
+        return fleet_or_accounts
+    if isinstance(fleet_or_accounts, str | os.PathLike):
+        return load_fleet(fleet_or_accounts)
+    if isinstance(fleet_or_accounts, Iterable) and not isinstance(fleet_or_accounts, Mapping):
+        items = list(fleet_or_accounts)
+        if not items:
+            raise InvalidArgumentError("no accounts given: pass a fleet file or account ids")
+        return Fleet.from_accounts(items)
+    raise InvalidArgumentError(
+        f"cannot load accounts from {type(fleet_or_accounts).__name__}: pass a Fleet, the path "
+        "of a fleet YAML file, or a list of 12-digit account ids"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Fetching
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class WindowResult:
+    """The invoices of one account in one window, as fetched.
+
+    ``pages`` holds the raw response bodies (JSON text as received) when raw capture was asked
+    for (the store keeps them as audit evidence), else it is empty.
+    """
+
+    account_id: str
+    window: Window
+    records: list[dict]
+    retrieved_at: datetime
+    api_calls: int
+    pages: list[tuple[datetime, str, bytes]] = field(default_factory=list)
+
+
+class _Failed(Exception):
+    """A window's fetch failed; carries the classified failure and the calls it cost."""
+
+    def __init__(self, code: str, operation: str, message: str, fatal: bool, calls: int):
+        super().__init__(message)
+        self.code, self.operation, self.message = code, operation, message
+        self.fatal, self.calls = fatal, calls
+
+
+_tls = threading.local()
+
+
+def _capture_body(http_response: Any = None, **_: Any) -> None:
+    # after-call hook: runs in the calling thread, right after the response was parsed.
+    _tls.body = getattr(http_response, "content", b"") or b""
+
+
+def _classify(exc: BaseException, account_id: str, calls: int) -> _Failed:
+    """Turn an exception from one window's fetch into a per-account failure record."""
+    from botocore import exceptions as bx
+
+    if isinstance(exc, bx.ClientError):
+        op = getattr(exc, "operation_name", None) or _OPERATION
+        err = translate_client_error(exc, operation=op, account_id=account_id)
+        meta = exc.response.get("ResponseMetadata") or {}
+        calls += 1 + int(meta.get("RetryAttempts") or 0) if op == _OPERATION else 0
+        return _Failed(
+            err.code or "ClientError", op, str(err), err.code not in _TRANSIENT_CODES, calls
+        )
+    if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
+        code = "NoCredentials" if isinstance(exc, bx.NoCredentialsError) else "PartialCredentials"
+        return _Failed(
+            code,
+            _OPERATION,
+            f"no AWS credentials for account {account_id}: give the account a profile or "
+            "role_arn in the fleet file, or configure the default chain (aws configure, "
+            "AWS_PROFILE, aws sso login)",
+            True,
+            calls,
+        )
+    if isinstance(exc, bx.ProfileNotFound):
+        return _Failed(
+            "ProfileNotFound",
+            _OPERATION,
+            f"account {account_id}: {exc} (fix: add the profile to the AWS config file or "
+            "correct the fleet file)",
+            True,
+            calls,
+        )
+    if isinstance(exc, ConfigError):
+        return _Failed("ConfigError", _OPERATION, f"account {account_id}: {exc}", True, calls)
+    if isinstance(exc, InvoiceKitError):
+        return _Failed(
+            getattr(exc, "code", None) or type(exc).__name__, _OPERATION, str(exc), True, calls
+        )
+    if isinstance(exc, bx.BotoCoreError):
+        # Connection refused, timeouts after botocore's retries, bad endpoint, ...
+        return _Failed(
+            type(exc).__name__,
+            _OPERATION,
+            f"{_OPERATION} failed for account {account_id}: {exc} (fix: check the endpoint and "
+            "the network, then run again)",
+            True,
+            calls,
+        )
+    raise exc
+
+
+def _fetch_window(
+    client: Any, account_id: str, window: Window, max_results: int, capture: bool
+) -> WindowResult:
+    """All pages of one (account, window). Raises :class:`_Failed`."""
+    kwargs: dict[str, Any] = {
+        "Selector": {"ResourceType": "ACCOUNT_ID", "Value": account_id},
+        "Filter": window.api_filter(),
+        "MaxResults": max_results,
+    }
+    records: list[dict] = []
+    pages: list[tuple[datetime, str, bytes]] = []
+    calls = 0
+    seen_tokens: set[str] = set()
+    try:
+        while True:
+            resp = client.list_invoice_summaries(**kwargs)
+            meta = resp.get("ResponseMetadata") or {}
+            calls += 1 + int(meta.get("RetryAttempts") or 0)
+            if capture:
+                pages.append((datetime.now(UTC), meta.get("RequestId") or "", _tls.body))
+            records.extend(resp.get("InvoiceSummaries") or ())
+            token = resp.get("NextToken")
+            if not token:
+                break
+            if token in seen_tokens:
+                raise _Failed(
+                    "RepeatedNextToken",
+                    _OPERATION,
+                    f"{_OPERATION} for account {account_id}, window {window.key} returned the "
+                    "same NextToken twice (fix: report it; the results would never end)",
+                    False,
+                    calls,
+                )
+            seen_tokens.add(token)
+            kwargs["NextToken"] = token
+    except _Failed:
+        raise
+    except Exception as exc:
+        raise _classify(exc, account_id, calls) from exc
+    return WindowResult(account_id, window, records, datetime.now(UTC), calls, pages)
+
+
+class _Account:
+    """Per-account dispatch state (main thread) and its lazily created client (workers)."""
+
+    __slots__ = ("account", "windows", "in_flight", "queued", "dead", "_client", "_lock")
+
+    def __init__(self, account: PayerAccount, windows: list[Window]) -> None:
+        self.account = account
+        self.windows = deque(windows)
+        self.in_flight = 0
+        self.queued = False
+        self.dead = False
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def client(self, fleet: Fleet, max_attempts: int, capture: bool) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = _make_client(fleet, self.account, max_attempts, capture)
+        return self._client
+
+
+def _make_client(fleet: Fleet, account: PayerAccount, max_attempts: int, capture: bool) -> Any:
+    from invoicekit import _client
+
+    session = fleet.session_for(account)
+    try:
+        c = _client.client(session, "invoicing", account_id=account.id, max_attempts=max_attempts)
+    except TypeError:  # a factory without the max_attempts knob
+        c = _client.client(session, "invoicing", account_id=account.id)
+    if capture:
+        c.meta.events.register(f"after-call.invoicing.{_OPERATION}", _capture_body)
+    return c
+
+
+class _Run:
+    """Bookkeeping shared by the dispatcher and the caller: failures and API calls."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.names = {a.id: a.name for a in fleet.accounts}
+        self.api_calls = 0
+        self.failures: list[dict] = []
+        self._by_key: dict[tuple[str, str], dict] = {}
+        self.windows_ok = 0
+
+    def fail(self, account_id: str, f: _Failed, windows: list[str]) -> None:
+        self.api_calls += f.calls
+        key = (account_id, f.code)
+        entry = self._by_key.get(key)
+        if entry is None:
+            entry = {
+                "account_id": account_id,
+                "account_name": self.names.get(account_id),
+                "operation": f.operation,
+                "code": f.code,
+                "message": f.message,
+                "windows": [],
+            }
+            self._by_key[key] = entry
+            self.failures.append(entry)
+            log.warning("%s", f.message)
+        entry["windows"].extend(windows)
+
+    @property
+    def failed_accounts(self) -> set[str]:
+        return {f["account_id"] for f in self.failures}
+
+
+def _dispatch(
+    fleet: Fleet,
+    plan: Mapping[str, list[Window]],
+    run: _Run,
+    *,
+    max_workers: int,
+    per_account: int,
+    max_results: int,
+    max_attempts: int,
+    progress: bool,
+    capture: bool,
+) -> Iterator[WindowResult]:
+    """Run every planned (account, window) task; yield results as they complete."""
+    states = [_Account(a, list(plan[a.id])) for a in fleet.accounts if plan.get(a.id)]
+    total = sum(len(s.windows) for s in states)
+    if total == 0:
+        return
+    bar = _progress_bar(total, progress)
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    ready: deque[_Account] = deque()
+    for s in states:
+        s.queued = True
+        ready.append(s)
+    in_flight = 0
+    workers = max(1, min(max_workers, total))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="invoicekit-loader")
+
+    def task(state: _Account, window: Window) -> WindowResult:
+        try:
+            client = state.client(fleet, max_attempts, capture)
+        except Exception as exc:
+            raise _classify(exc, state.account.id, 0) from exc
+        return _fetch_window(client, state.account.id, window, max_results, capture)
+
+    def fill() -> int:
+        n = 0
+        while ready and in_flight + n < workers:
+            s = ready.popleft()
+            s.queued = False
+            if s.dead or not s.windows:
+                continue
+            w = s.windows.popleft()
+            s.in_flight += 1
+            fut = pool.submit(task, s, w)
+            fut.add_done_callback(lambda f, s=s, w=w: done.put((s, w, f)))
+            n += 1
+            if s.windows and s.in_flight < per_account:
+                s.queued = True
+                ready.append(s)
+        return n
+
+    try:
+        in_flight += fill()
+        while in_flight:
+            s, w, fut = done.get()
+            in_flight -= 1
+            s.in_flight -= 1
+            fut: Future
+            exc = fut.exception()
+            if exc is None:
+                result = fut.result()
+                run.api_calls += result.api_calls
+                run.windows_ok += 1
+                bar.update(1)
+                yield result
+            elif isinstance(exc, _Failed):
+                skipped: list[str] = []
+                if exc.fatal and not s.dead:
+                    s.dead = True
+                    skipped = [x.key for x in s.windows]
+                    bar.update(len(s.windows))
+                    s.windows.clear()
+                run.fail(s.account.id, exc, [w.key, *skipped])
+                bar.update(1)
+                bar.set_postfix(failed=len(run.failed_accounts), refresh=False)
+            else:
+                raise exc
+            if s.windows and not s.dead and not s.queued and s.in_flight < per_account:
+                s.queued = True
+                ready.append(s)
+            in_flight += fill()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        bar.close()
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, **_: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, progress: bool) -> Any:
+    if not progress:
+        return _NoBar()
+    from tqdm.auto import tqdm  # lazy: a widget in notebooks, text in terminals
+
+    return tqdm(total=total, unit="window", desc="invoice summaries", leave=False)
+
+
+def _dedupe_records(records: Iterable[dict], seen: dict[str, list[dict]]) -> Iterator[dict]:
+    """Drop identical repeats of an invoice; keep (and warn about) differing versions."""
+    for r in records:
+        inv = r.get("InvoiceId")
+        if inv is None:
+            yield r
+            continue
+        versions = seen.get(inv)
+        if versions is None:
+            seen[inv] = [r]
+            yield r
+        elif any(v == r for v in versions):
+            continue
+        else:
+            versions.append(r)
+            warnings.warn(
+                f"invoice {inv} was returned with different content ({len(versions)} versions); "
+                "every version is kept so that reconcile reports it as duplicate_invoice",
+                stacklevel=3,
+            )
+            yield r
+
+
+def _options(fleet: Fleet, max_workers: int | None) -> int:
+    if max_workers is None:
+        max_workers = getattr(fleet, "max_concurrency", None) or DEFAULT_MAX_WORKERS
+    if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
+        raise InvalidArgumentError(
+            f"max_workers={max_workers!r} is not a positive integer: use e.g. max_workers=32"
+        )
+    return max_workers
+
+
+def _check_int(name: str, value: int, lo: int, hi: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise InvalidArgumentError(f"{name}={value!r} must be an integer from {lo} to {hi}")
+    return value
+
+
+class SummaryStream:
+    """An iterator of raw InvoiceSummary records that also reports how the run went.
+
+    ``failures`` (list of dicts: ``account_id, account_name, operation, code, message,
+    windows``) and ``api_calls`` (ListInvoiceSummaries requests sent, retries included) are
+    complete once the iteration ends.
+
+    Examples
+    --------
+    >>> stream = list_invoice_summaries(["111111111111"], "2025-01", "2025-03")  # doctest: +SKIP
+    >>> records = list(stream); stream.failures  # doctest: +SKIP
+    []
+    """
+
+    def __init__(self, results: Iterator[WindowResult], run: _Run) -> None:
+        self._run = run
+        self._seen: dict[str, list[dict]] = {}
+        self._it = _dedupe_records((r for res in results for r in res.records), self._seen)
+
+    def __iter__(self) -> SummaryStream:
+        return self
+
+    def __next__(self) -> dict:
+        return next(self._it)
+
+    def close(self) -> None:
+        """Stop early: requests not yet sent are cancelled."""
+        self._it.close()
+
+    @property
+    def failures(self) -> list[dict]:
+        return self._run.failures
+
+    @property
+    def api_calls(self) -> int:
+        return self._run.api_calls
+
+
+def list_invoice_summaries(
+    fleet_or_accounts: Any,
+    start: object = "2025-01",
+    end: object = "2025-12",
+    *,
+    by: str = BY_BILLING_PERIOD,
+    max_workers: int | None = None,
+    per_account: int = DEFAULT_PER_ACCOUNT,
+    max_results: int = MAX_RESULTS,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    progress: bool = True,
+) -> SummaryStream:
+    """Yield the raw InvoiceSummary records of every account and month, as boto3 returns them.
+
+    Parameters
+    ----------
+    fleet_or_accounts
+        A :class:`~invoicekit.fleet.Fleet`, the path of a fleet YAML file, or a list of account
+        ids (each queried with the default boto3 credential chain).
+    start, end
+        First and last month, both inclusive: ``"YYYY-MM"``, ``pd.Period`` or ``date``.
+    by
+        ``"billing_period"`` (default) or ``"issued"`` (windows over the issued date).
+    max_workers
+        Thread pool size (default: the fleet's ``max_concurrency``, else 48).
+    per_account
+        Requests of one account in flight at once.
+    max_results
+        Page size (1..100).
+    max_attempts
+        Attempts per request before throttling or a server error becomes a failure.
+    progress
+        Show a tqdm progress bar (a widget in notebooks).
+
+    Returns
+    -------
+    SummaryStream
+        An iterator of dicts; ``.failures`` and ``.api_calls`` once exhausted. Identical
+        repeats of an invoice are dropped.
+
+    Examples
+    --------
+    >>> stream = list_invoice_summaries("fleet.yml", "2025-01", "2025-03")  # doctest: +SKIP
+    >>> sum(1 for _ in stream), stream.api_calls  # doctest: +SKIP
+    (36, 36)
+    """
+    windows = split_windows(start, end, by)
+    _check_int("max_results", max_results, 1, 100)
+    _check_int("per_account", per_account, 1, 1000)
+    _check_int("max_attempts", max_attempts, 1, 100)
+    fleet = resolve_fleet(fleet_or_accounts)
+    workers = _options(fleet, max_workers)
+    run = _Run(fleet)
+    plan = {a.id: windows for a in fleet.accounts}
+    results = _dispatch(
+        fleet,
+        plan,
+        run,
+        max_workers=workers,
+        per_account=per_account,
+        max_results=max_results,
+        max_attempts=max_attempts,
+        progress=progress,
+        capture=False,
+    )
+    return SummaryStream(results, run)
+
+
+def read_invoice_summaries(
+    fleet_or_accounts: Any,
+    start: object = "2025-01",
+    end: object = "2025-12",
+    *,
+    by: str = BY_BILLING_PERIOD,
+    store: str | os.PathLike | Store | None = None,
+    refresh: bool = False,
+    settle_days: int | None = None,
+    now: datetime | date | str | None = None,
+    max_workers: int | None = None,
+    per_account: int = DEFAULT_PER_ACCOUNT,
+    max_results: int = MAX_RESULTS,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Load the invoices of every account and month into one typed DataFrame.
+
+    One row per invoice with the columns of :data:`invoicekit.schema.COLUMNS` (exact decimals,
+    UTC timestamps, ``billing_period`` a monthly period), sorted by account, billing period,
+    issued date and invoice id.
+
+    Parameters
+    ----------
+    fleet_or_accounts, start, end, by, max_workers, per_account, max_results, max_attempts, progress
+        As for :func:`list_invoice_summaries`.
+    store
+        A local store directory (or :class:`~invoicekit.store.Store`): raw responses are kept
+        as audit evidence and settled windows already stored are not queried again.
+    refresh
+        Query every window even when the store holds a settled copy.
+    settle_days
+        Days after a window's end after which it is settled (default 45).
+    now
+        The current time for the settle decision (default: now, UTC).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``df.attrs["failures"]``: one dict per failed account and error (``account_id,
+        account_name, operation, code, message, windows``); ``df.attrs["api_calls"]``:
+        ListInvoiceSummaries requests made in this call (retries included; stored windows cost
+        none); ``df.attrs["windows_from_store"]``: windows served from the store.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Bad months or options.
+    ConfigError
+        The fleet file is invalid, or every account failed for a configuration reason (no
+        credentials, unknown profile) so nothing could be loaded.
+
+    Examples
+    --------
+    >>> df = read_invoice_summaries("fleet.yml", "2025-01", "2025-12",
+    ...                             store="invoice-store")  # doctest: +SKIP
+    >>> df.groupby("base_currency")["base_total"].sum()  # doctest: +SKIP
+    """
+    from invoicekit import schema
+    from invoicekit.store import DEFAULT_SETTLE_DAYS, Store
+
+    windows = split_windows(start, end, by)
+    _check_int("max_results", max_results, 1, 100)
+    _check_int("per_account", per_account, 1, 1000)
+    _check_int("max_attempts", max_attempts, 1, 100)
+    fleet = resolve_fleet(fleet_or_accounts)
+    workers = _options(fleet, max_workers)
+    st: Store | None = None
+    if store is not None:
+        days = DEFAULT_SETTLE_DAYS if settle_days is None else settle_days
+        _check_int("settle_days", days, 0, 100_000)
+        if isinstance(store, Store):
+            st = store
+            if settle_days is not None:
+                st.settle_days = days
+        else:
+            st = Store(store, settle_days=days)
+    account_ids = [a.id for a in fleet.accounts]
+    if st is not None:
+        plan = st.windows_to_fetch(account_ids, windows, refresh=refresh, now=now)
+    else:
+        plan = {a: list(windows) for a in account_ids}
+    run = _Run(fleet)
+    t0 = time.perf_counter()
+    results = list(
+        _dispatch(
+            fleet,
+            plan,
+            run,
+            max_workers=workers,
+            per_account=per_account,
+            max_results=max_results,
+            max_attempts=max_attempts,
+            progress=progress,
+            capture=st is not None,
+        )
+    )
+    elapsed = time.perf_counter() - t0
+    _raise_if_nothing_could_run(run, plan, results)
+
+    seen: dict[str, list[dict]] = {}
+    fresh: list[dict] = []
+    window_of_row: list[str] = []
+    for res in results:
+        key = f"{res.window.by}/{res.account_id}/{res.window.key}"
+        for record in _dedupe_records(res.records, seen):
+            fresh.append(record)
+            window_of_row.append(key)
+    frame = schema.to_frame(fresh, account_names=run.names)
+    if len(frame) != len(fresh):  # pragma: no cover - schema contract: one row per record
+        raise RuntimeError("schema.to_frame must return one row per record")
+    from_store = 0
+    if st is not None:
+        st.save(results, frame, window_of_row=window_of_row, account_names=run.names)
+        served = {a: [w for w in windows if w not in set(plan.get(a, ()))] for a in account_ids}
+        from_store = sum(len(ws) for ws in served.values())
+        stored = st.load_windows(served, account_names=run.names)
+        if len(stored):
+            frame = _combine(stored, frame)
+    frame = _sort(frame)
+    frame.attrs["failures"] = run.failures
+    frame.attrs["api_calls"] = run.api_calls
+    frame.attrs["windows_fetched"] = run.windows_ok
+    frame.attrs["windows_from_store"] = from_store
+    frame.attrs["elapsed_s"] = round(elapsed, 3)
+    return frame
+
+
+def _raise_if_nothing_could_run(run: _Run, plan: Mapping[str, list], results: list) -> None:
+    """Every planned account failed for a configuration reason: that is bad input, not data."""
+    attempted = {a for a, ws in plan.items() if ws}
+    if not attempted or results or not run.failures:
+        return
+    if run.failed_accounts >= attempted and all(f["code"] in CONFIG_CODES for f in run.failures):
+        first = run.failures[0]["message"]
+        more = len(run.failed_accounts) - 1
+        suffix = f" (and {more} more account{'s' if more > 1 else ''})" if more else ""
+        raise ConfigError(first + suffix)
+
+
+def _combine(stored: pd.DataFrame, fresh: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    if not len(fresh):
+        return stored
+    frame = pd.concat([stored, fresh[stored.columns]], ignore_index=True)
+    ids = frame["invoice_id"]
+    repeated = ids.duplicated(keep=False) & ids.notna()
+    if repeated.any():
+        sub = frame[repeated]
+        drop = sub.index[sub.astype(str).duplicated()]
+        if len(drop):
+            frame = frame.drop(index=drop).reset_index(drop=True)
+    return frame
+
+
+def _sort(frame: pd.DataFrame) -> pd.DataFrame:
+    if not len(frame):
+        return frame
+    keys = [c for c in ("account_id", "billing_period", "issued_date", "invoice_id") if c in frame]
+    return frame.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
