@@ -1,0 +1,1259 @@
+"""The sandbox's synthetic organization: payer accounts, usage, invoices and documents.
+
+Everything here is pure and deterministic by ``seed``: the same arguments give byte-identical
+invoices (and, through :mod:`invoicekit.sandbox.documents`, byte-identical PDFs). The model is
+built bottom-up so that every view agrees with every other:
+
+1. a usage model (``line_items``: account, billing period, service, usage type, USD amount) with
+   growth, seasonality (a retail Q4 peak) and a few spikes;
+2. per account and billing month an ANNIVERSARY invoice whose base subtotal is the sum of that
+   month's AWS line items, plus occasional Marketplace purchases and credit memos;
+3. discounts (negative), fees and taxes computed in the base currency (USD), then the tax and
+   payment views converted at the month's rate with largest-remainder rounding, so that each
+   converted component is within one minor unit of ``base x rate`` and each view adds up exactly.
+
+Money conventions (see ``docs/design.md``): discounts and credit memos are negative;
+``total_before_tax = subtotal + discounts + fees``; ``total = total_before_tax + taxes``;
+amounts are decimal strings with the currency's minor units (JPY has none).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+
+from invoicekit._money import minor_unit, quantize
+from invoicekit.errors import InvalidArgumentError
+
+__all__ = [
+    "ENTITY_US",
+    "ENTITY_EMEA",
+    "ENTITY_JAPAN",
+    "ENTITY_INDIA",
+    "EXTERNAL_ID",
+    "ROLE_NAME",
+    "ANOMALY_CHECKS",
+    "SandboxAccount",
+    "Document",
+    "Organization",
+    "build_organization",
+]
+
+ENTITY_US = "Amazon Web Services, Inc."
+ENTITY_EMEA = "Amazon Web Services EMEA SARL"
+ENTITY_JAPAN = "Amazon Web Services Japan G.K."
+ENTITY_INDIA = "Amazon Web Services India Private Limited"
+
+#: External id every sandbox role requires (``sts:AssumeRole ExternalId``).
+EXTERNAL_ID = "finops-sandbox"
+#: Name of the role every sandbox payer account offers to the organization identity.
+ROLE_NAME = "InvoiceReader"
+#: Anomaly kind -> the reconciliation check that must find it (docs/design.md).
+ANOMALY_CHECKS = {
+    "missing_invoice": "completeness",
+    "total_mismatch": "arithmetic_total",
+    "fx_mismatch": "exchange",
+    "orphan_credit_memo": "credit_memo_original",
+    "duplicate_invoice_id": "duplicate_invoice",
+}
+
+#: Days between an invoice's issue date and its due date.
+PAYMENT_TERMS_DAYS = 30
+BASE_CURRENCY = "USD"
+_ACCOUNT_ID_BASE = 100_000_000_000
+_ANOMALIES_PER_KIND = 2
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# Public records
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SandboxAccount:
+    """One payer account of the sandbox organization.
+
+    Examples
+    --------
+    >>> org = build_organization(accounts=2, months=1, today="2026-11-25")
+    >>> org.accounts[0].account_id, org.accounts[0].name
+    ('100000000001', 'Retail EU')
+    """
+
+    account_id: str
+    name: str
+    index: int
+    access_key_id: str
+    secret_access_key: str
+    role_arn: str
+    external_id: str
+    invoicing_entity: str
+    base_currency: str
+    tax_currency: str
+    payment_currency: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """A downloadable document: the invoice PDF itself or one supplemental document.
+
+    ``document_type`` is ``"INVOICE"`` for the main PDF, else the model's
+    ``SupplementalDocumentType`` (``PAYMENT_RECEIPT``, ``TAX_E_INVOICE``,
+    ``GOVERNMENT_INVOICE``, ``SUPPLEMENT``).
+    """
+
+    document_id: str
+    invoice_id: str
+    account_id: str
+    document_type: str
+
+
+# --------------------------------------------------------------------------------------------
+# Static catalogue: account profiles, taxes, services, exchange rates
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Profile:
+    name: str
+    entity: str
+    tax_currency: str
+    payment_currency: str
+    taxes: tuple[tuple[str, str], ...]  # (description, rate as a fraction)
+    region: str  # usage-type region prefix
+    workload: str
+    scale_usd: int  # typical monthly AWS spend
+    edp_rate: str | None  # enterprise discount, a fraction
+    country: str  # ISO country of the buyer (EMEA invoice numbers carry it)
+    purchase_orders: bool
+    marketplace: bool
+    card_payer: bool  # pays by card: invoices get a PAYMENT_RECEIPT once paid
+
+
+# fmt: off
+_PROFILES: tuple[_Profile, ...] = (
+    _Profile("Retail EU", ENTITY_EMEA, "EUR", "EUR", (("VAT DE 19%", "0.19"),), "EUC1",
+             "retail", 184_000, "0.06", "DE", True, True, False),
+    _Profile("Payments", ENTITY_US, "USD", "USD", (("US Sales Tax - WA", "0.1025"),), "USE1",
+             "payments", 96_000, None, "US", True, False, False),
+    _Profile("Data Platform", ENTITY_US, "USD", "USD", (("US Sales Tax - NY", "0.08875"),),
+             "USE1", "data", 238_000, "0.08", "US", False, True, False),
+    _Profile("Retail UK", ENTITY_EMEA, "GBP", "GBP", (("VAT GB 20%", "0.20"),), "EUW2",
+             "retail", 121_000, "0.06", "GB", True, False, False),
+    _Profile("Japan Commerce", ENTITY_JAPAN, "JPY", "JPY",
+             (("Japanese Consumption Tax 10%", "0.10"),), "APN1", "retail", 64_000, None, "JP",
+             False, True, True),
+    _Profile("India Engineering", ENTITY_INDIA, "INR", "INR",
+             (("CGST 9%", "0.09"), ("SGST 9%", "0.09")), "APS1", "general", 23_000, None, "IN",
+             True, False, True),
+    _Profile("Marketing Analytics", ENTITY_US, "USD", "USD", (("US Sales Tax - TX", "0.0825"),),
+             "USE2", "data", 31_000, None, "US", False, True, True),
+    _Profile("Machine Learning", ENTITY_US, "USD", "USD", (), "USW2", "ml", 142_000, "0.05",
+             "US", False, True, False),
+    _Profile("Logistics DE", ENTITY_EMEA, "EUR", "EUR", (("VAT DE 19%", "0.19"),), "EUC1",
+             "general", 47_000, None, "DE", True, False, False),
+    _Profile("Security", ENTITY_US, "USD", "USD", (("US Sales Tax - MA", "0.0625"),), "USE1",
+             "payments", 18_000, None, "US", False, True, True),
+    _Profile("Retail France", ENTITY_EMEA, "EUR", "EUR", (("VAT FR 20%", "0.20"),), "EUW3",
+             "retail", 58_000, "0.04", "FR", False, False, False),
+    _Profile("Shared Services", ENTITY_EMEA, "EUR", "USD", (("VAT IE 23%", "0.23"),), "EUW1",
+             "general", 39_000, None, "IE", True, False, True),
+)
+# fmt: on
+# Names for accounts beyond the first twelve; their entity pattern cycles through _PROFILES.
+_EXTRA_NAMES = (
+    "Media Streaming",
+    "Gaming",
+    "Healthcare",
+    "IoT Fleet",
+    "Search",
+    "Customer Support",
+    "Finance Systems",
+    "Mobile Apps",
+    "Advertising",
+    "Identity",
+    "Research",
+    "Edge Delivery",
+)
+
+# service, usage type (``{r}`` = region prefix), share of the workload's spend
+_WORKLOADS: dict[str, tuple[tuple[str, str, float], ...]] = {
+    "retail": (
+        ("Amazon Elastic Compute Cloud", "{r}-BoxUsage:m6i.2xlarge", 0.34),
+        ("Amazon CloudFront", "{r}-DataTransfer-Out-Bytes", 0.12),
+        ("Amazon Relational Database Service", "{r}-InstanceUsage:db.r6g.4xlarge", 0.16),
+        ("Amazon DynamoDB", "{r}-ReadCapacityUnit-Hrs", 0.08),
+        ("Amazon Simple Storage Service", "{r}-TimedStorage-ByteHrs", 0.09),
+        ("Amazon ElastiCache", "{r}-NodeUsage:cache.r6g.xlarge", 0.05),
+        ("AWS Data Transfer", "{r}-DataTransfer-Regional-Bytes", 0.06),
+        ("Amazon CloudWatch", "{r}-CW:MetricMonitorUsage", 0.03),
+        ("AWS Support (Business)", "Business-Support", 0.07),
+    ),
+    "payments": (
+        ("Amazon Elastic Compute Cloud", "{r}-BoxUsage:c6i.4xlarge", 0.31),
+        ("Amazon Aurora", "{r}-Aurora:ServerlessV2Usage", 0.22),
+        ("Amazon DynamoDB", "{r}-WriteCapacityUnit-Hrs", 0.11),
+        ("AWS Key Management Service", "{r}-KMS-Requests", 0.04),
+        ("Amazon Virtual Private Cloud", "{r}-NatGateway-Hours", 0.06),
+        ("Amazon CloudWatch", "{r}-CW:Requests", 0.05),
+        ("AWS WAF", "{r}-WAF-Requests", 0.04),
+        ("Amazon Simple Storage Service", "{r}-TimedStorage-ByteHrs", 0.07),
+        ("AWS Support (Enterprise)", "Enterprise-Support", 0.10),
+    ),
+    "data": (
+        ("Amazon Simple Storage Service", "{r}-TimedStorage-ByteHrs", 0.21),
+        ("Amazon Redshift", "{r}-Node:ra3.4xlarge", 0.24),
+        ("Amazon EMR", "{r}-BoxUsage:r6g.4xlarge", 0.17),
+        ("AWS Glue", "{r}-ETL-DPU-Hour", 0.09),
+        ("Amazon Athena", "{r}-DataScannedInTB", 0.07),
+        ("Amazon Elastic Compute Cloud", "{r}-BoxUsage:m6g.2xlarge", 0.12),
+        ("Amazon Kinesis", "{r}-ShardHour", 0.05),
+        ("AWS Data Transfer", "{r}-DataTransfer-Out-Bytes", 0.05),
+    ),
+    "ml": (
+        ("Amazon SageMaker", "{r}-Train:ml.p4d.24xlarge", 0.38),
+        ("Amazon SageMaker", "{r}-Host:ml.g5.2xlarge", 0.14),
+        ("Amazon Elastic Compute Cloud", "{r}-BoxUsage:p4d.24xlarge", 0.22),
+        ("Amazon Simple Storage Service", "{r}-TimedStorage-ByteHrs", 0.12),
+        ("Amazon Bedrock", "{r}-InputTokenCount", 0.09),
+        ("Amazon Elastic File System", "{r}-TimedStorage-ByteHrs", 0.05),
+    ),
+    "general": (
+        ("Amazon Elastic Compute Cloud", "{r}-BoxUsage:t3.large", 0.30),
+        ("Amazon Elastic Kubernetes Service", "{r}-AmazonEKS-Hours:perCluster", 0.08),
+        ("Amazon Relational Database Service", "{r}-InstanceUsage:db.m6g.large", 0.18),
+        ("AWS Lambda", "{r}-Lambda-GB-Second", 0.10),
+        ("Amazon Simple Storage Service", "{r}-TimedStorage-ByteHrs", 0.13),
+        ("Amazon CloudWatch", "{r}-CW:MetricMonitorUsage", 0.07),
+        ("Amazon Virtual Private Cloud", "{r}-NatGateway-Hours", 0.08),
+        ("AWS Data Transfer", "{r}-DataTransfer-Out-Bytes", 0.06),
+    ),
+}
+
+# Multiplier per calendar month (January = index 0).
+_SEASONALITY = {
+    "retail": (0.86, 0.84, 0.90, 0.92, 0.95, 0.94, 0.96, 0.98, 1.02, 1.12, 1.48, 1.62),
+    "payments": (0.95, 0.93, 0.98, 0.98, 1.00, 1.00, 1.01, 1.01, 1.02, 1.05, 1.14, 1.22),
+    "data": (1.05, 0.97, 1.02, 0.98, 0.99, 1.00, 0.96, 0.95, 1.01, 1.03, 1.02, 1.06),
+    "ml": (1.00,) * 12,
+    "general": (0.98, 0.97, 1.00, 1.00, 1.01, 0.99, 0.98, 0.98, 1.01, 1.02, 1.02, 1.04),
+}
+
+_MARKETPLACE_PRODUCTS = (
+    ("Datadog Pro (annual subscription)", 18_000, 42_000),
+    ("Snowflake Capacity (pre-purchase)", 25_000, 120_000),
+    ("CrowdStrike Falcon Cloud Security", 9_000, 30_000),
+    ("Confluent Cloud (annual commit)", 12_000, 60_000),
+    ("MongoDB Atlas (pay as you go)", 1_500, 9_000),
+    ("Palo Alto Networks VM-Series", 2_500, 14_000),
+)
+
+# USD -> currency, the anchor of each rate's monthly random walk; the rate's decimal places.
+_FX_ANCHORS = {"EUR": (0.9213, 6), "GBP": (0.7891, 6), "JPY": (149.62, 4), "INR": (84.173, 4)}
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _fmt(amount: Decimal, currency: str) -> str:
+    """Decimal string with the currency's minor units, never ``-0.00``."""
+    q = quantize(amount, currency)
+    if q == 0:
+        q = abs(q)
+    return format(q, "f")
+
+
+def _period_str(period: tuple[int, int]) -> str:
+    return f"{period[0]:04d}-{period[1]:02d}"
+
+
+def _add_months(year: int, month: int, n: int) -> tuple[int, int]:
+    k = year * 12 + (month - 1) + n
+    return k // 12, k % 12 + 1
+
+
+def _parse_today(today: date | datetime | str | None) -> date:
+    if today is None:
+        return datetime.now(UTC).date()
+    if isinstance(today, datetime):
+        return today.astimezone(UTC).date() if today.tzinfo else today.date()
+    if isinstance(today, date):
+        return today
+    try:
+        return date.fromisoformat(str(today))
+    except ValueError as exc:
+        raise InvalidArgumentError(
+            f"today={today!r} is not a date; pass YYYY-MM-DD, e.g. today='2026-11-25'"
+        ) from exc
+
+
+def _rng(seed: int, *parts: object) -> random.Random:
+    """An independent, reproducible stream for one part of the model."""
+    return random.Random(":".join(["invoicekit-sandbox", str(seed), *map(str, parts)]))
+
+
+def _digest_int(*parts: object) -> int:
+    text = ":".join(map(str, parts)).encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "big")
+
+
+def _secret(seed: int, who: str) -> str:
+    raw = hashlib.sha256(f"invoicekit-sandbox-secret:{seed}:{who}".encode()).digest()
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    n = int.from_bytes(raw, "big")
+    out = []
+    for _ in range(40):
+        n, r = divmod(n, 64)
+        out.append(alphabet[r])
+    return "".join(out)
+
+
+def _epoch(moment: datetime) -> float:
+    """Epoch seconds with millisecond precision, as the API sends them."""
+    millis = (moment - _EPOCH) // timedelta(milliseconds=1)
+    return millis / 1000
+
+
+def _split(target: Decimal, exact: Sequence[Decimal], unit: Decimal) -> list[Decimal]:
+    """Largest-remainder rounding: amounts summing exactly to ``target``, each near ``exact``."""
+    floors = [(x / unit).to_integral_value(rounding=ROUND_FLOOR) for x in exact]
+    fracs = [x / unit - f for x, f in zip(exact, floors, strict=True)]
+    k = int((target / unit) - sum(floors, Decimal(0)))
+    n = len(exact)
+    if n == 0:
+        return []
+    units = list(floors)
+    if k >= 0:
+        order = sorted(range(n), key=lambda i: (-fracs[i], i))
+        for j in range(k):
+            units[order[j % n]] += 1
+    else:
+        order = sorted(range(n), key=lambda i: (fracs[i], i))
+        for j in range(-k):
+            units[order[j % n]] -= 1
+    return [u * unit for u in units]
+
+
+# --------------------------------------------------------------------------------------------
+# Currency views
+# --------------------------------------------------------------------------------------------
+
+_Item = tuple[str, Decimal, str | None]  # description, base amount (USD), rate or None
+
+
+@dataclass(frozen=True)
+class _Amounts:
+    """An invoice's amounts in the base currency (USD), exact to the cent."""
+
+    subtotal: Decimal
+    discounts: tuple[_Item, ...] = ()
+    fees: tuple[_Item, ...] = ()
+    taxes: tuple[_Item, ...] = ()
+
+    @property
+    def discount_total(self) -> Decimal:
+        return sum((a for _, a, _ in self.discounts), Decimal(0))
+
+    @property
+    def fee_total(self) -> Decimal:
+        return sum((a for _, a, _ in self.fees), Decimal(0))
+
+    @property
+    def tax_total(self) -> Decimal:
+        return sum((a for _, a, _ in self.taxes), Decimal(0))
+
+    @property
+    def before_tax(self) -> Decimal:
+        return self.subtotal + self.discount_total + self.fee_total
+
+    @property
+    def total(self) -> Decimal:
+        return self.before_tax + self.tax_total
+
+
+def _breakdown(total: Decimal, items: Sequence[tuple[str, Decimal, str | None]], cur: str) -> dict:
+    rows = []
+    for desc, amount, rate in items:
+        row = {"Description": desc, "Amount": _fmt(amount, cur)}
+        if rate is not None:
+            row["Rate"] = rate
+        rows.append(row)
+    return {"TotalAmount": _fmt(total, cur), "Breakdown": rows}
+
+
+def _view_dict(
+    cur: str,
+    subtotal: Decimal,
+    discounts: Sequence[tuple[str, Decimal, str | None]],
+    fees: Sequence[tuple[str, Decimal, str | None]],
+    taxes: Sequence[tuple[str, Decimal, str | None]],
+    disc_total: Decimal,
+    fee_total: Decimal,
+    tax_total: Decimal,
+    exchange: tuple[str, str, str] | None = None,
+) -> dict:
+    before_tax = subtotal + disc_total + fee_total
+    view = {
+        "TotalAmount": _fmt(before_tax + tax_total, cur),
+        "TotalAmountBeforeTax": _fmt(before_tax, cur),
+        "CurrencyCode": cur,
+        "AmountBreakdown": {
+            "SubTotalAmount": _fmt(subtotal, cur),
+            "Discounts": _breakdown(disc_total, discounts, cur),
+            "Taxes": _breakdown(tax_total, taxes, cur),
+            "Fees": _breakdown(fee_total, fees, cur),
+        },
+    }
+    if exchange is not None:
+        view["CurrencyExchangeDetails"] = {
+            "SourceCurrencyCode": exchange[0],
+            "TargetCurrencyCode": exchange[1],
+            "Rate": exchange[2],
+        }
+    return view
+
+
+def _base_view(a: _Amounts) -> dict:
+    return _view_dict(
+        BASE_CURRENCY,
+        a.subtotal,
+        a.discounts,
+        a.fees,
+        a.taxes,
+        a.discount_total,
+        a.fee_total,
+        a.tax_total,
+    )
+
+
+def _converted_view(a: _Amounts, cur: str, rate: str, *, apply_rate: str | None = None) -> dict:
+    """``a`` converted to ``cur``; ``apply_rate`` (anomalies only) converts at another rate."""
+    r = Decimal(apply_rate or rate)
+    unit = minor_unit(cur)
+    total = quantize(a.total * r, cur)
+    before_tax = quantize(a.before_tax * r, cur)
+    tax_total = total - before_tax
+    sub, disc, fee = _split(
+        before_tax, [a.subtotal * r, a.discount_total * r, a.fee_total * r], unit
+    )
+
+    def items(target: Decimal, base_items: Sequence[_Item]) -> list[_Item]:
+        amounts = _split(target, [amt * r for _, amt, _ in base_items], unit)
+        return [(d, x, rt) for (d, _, rt), x in zip(base_items, amounts, strict=True)]
+
+    return _view_dict(
+        cur,
+        sub,
+        items(disc, a.discounts),
+        items(fee, a.fees),
+        items(tax_total, a.taxes),
+        disc,
+        fee,
+        tax_total,
+        exchange=(BASE_CURRENCY, cur, rate),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Organization
+# --------------------------------------------------------------------------------------------
+
+
+class Organization:
+    """The sandbox's synthetic AWS organization (see ``docs/design.md``, "Organization model").
+
+    Build it with :func:`build_organization`. ``invoices`` holds InvoiceSummary dicts exactly as
+    they travel on the wire; treat them as read-only (copy before changing one).
+
+    Examples
+    --------
+    >>> org = build_organization(accounts=3, months=2, today="2026-11-25")
+    >>> org.periods
+    [(2026, 9), (2026, 10)]
+    >>> inv = org.invoices_for("100000000002")[0]
+    >>> inv["BaseCurrencyAmount"]["CurrencyCode"]
+    'USD'
+    """
+
+    seed: int
+    today: date
+    periods: list[tuple[int, int]]
+    accounts: tuple[SandboxAccount, ...]
+    org_access_key_id: str
+    org_secret_access_key: str
+    invoices: tuple[dict, ...]
+    line_items: tuple[dict, ...]
+    anomalies: tuple[dict, ...]
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        today: date,
+        periods: list[tuple[int, int]],
+        accounts: tuple[SandboxAccount, ...],
+        org_access_key_id: str,
+        org_secret_access_key: str,
+        invoices: Iterable[dict],
+        line_items: Iterable[dict],
+        documents: dict[str, list[Document]],
+        anomalies: Iterable[dict] = (),
+    ) -> None:
+        self.seed = seed
+        self.today = today
+        self.periods = periods
+        self.accounts = accounts
+        self.org_access_key_id = org_access_key_id
+        self.org_secret_access_key = org_secret_access_key
+        self.invoices = tuple(
+            sorted(invoices, key=lambda i: (i["AccountId"], i["IssuedDate"], i["InvoiceId"]))
+        )
+        self.line_items = tuple(line_items)
+        self.anomalies = tuple(anomalies)
+        self._accounts = {a.account_id: a for a in accounts}
+        self._keys = {a.access_key_id: a for a in accounts}
+        self._by_account: dict[str, list[dict]] = {a.account_id: [] for a in accounts}
+        self._by_id: dict[str, list[dict]] = {}
+        for inv in self.invoices:
+            self._by_account.setdefault(inv["AccountId"], []).append(inv)
+            self._by_id.setdefault(inv["InvoiceId"], []).append(inv)
+        self._documents_for = {k: list(v) for k, v in documents.items() if k in self._by_id}
+        self._documents = {d.document_id: d for docs in self._documents_for.values() for d in docs}
+        self._pdf_cache: dict[str, bytes] = {}
+
+    # -- look-ups -----------------------------------------------------------------------------
+
+    def account(self, account_id: str) -> SandboxAccount:
+        """The account with ``account_id``; ``KeyError`` when unknown."""
+        return self._accounts[str(account_id)]
+
+    def account_for_key(self, access_key_id: str) -> SandboxAccount | None:
+        """The account whose own access key is ``access_key_id`` (``None``: not an account key)."""
+        return self._keys.get(access_key_id)
+
+    def invoices_for(self, account_id: str) -> list[dict]:
+        """Every invoice of ``account_id``, ordered by issued date then invoice id."""
+        return list(self._by_account.get(str(account_id), ()))
+
+    def invoices_by_id(self, invoice_id: str) -> list[dict]:
+        """Invoices with ``invoice_id``: one, none, or two for a planted duplicate."""
+        return list(self._by_id.get(invoice_id, ()))
+
+    def documents_for(self, invoice_id: str) -> list[Document]:
+        """The documents of ``invoice_id``: the invoice PDF first, then supplemental documents."""
+        return list(self._documents_for.get(invoice_id, ()))
+
+    def document(self, document_id: str) -> Document:
+        """The document with ``document_id``; ``KeyError`` when unknown."""
+        return self._documents[document_id]
+
+    @property
+    def documents(self) -> tuple[Document, ...]:
+        """Every document, in invoice order."""
+        return tuple(self._documents.values())
+
+    # -- rendering ----------------------------------------------------------------------------
+
+    def render_pdf(self, document_id: str) -> bytes:
+        """The one-page PDF of ``document_id`` (deterministic bytes, cached).
+
+        Examples
+        --------
+        >>> org = build_organization(accounts=1, months=1, today="2026-11-25")
+        >>> doc = org.documents_for(org.invoices[0]["InvoiceId"])[0]
+        >>> org.render_pdf(doc.document_id)[:5]
+        b'%PDF-'
+        """
+        cached = self._pdf_cache.get(document_id)
+        if cached is not None:
+            return cached
+        from invoicekit.sandbox.documents import render_document
+
+        doc = self.document(document_id)
+        invoice = self._by_id[doc.invoice_id][0]
+        data = render_document(doc, invoice, self.account(doc.account_id))
+        self._pdf_cache[document_id] = data
+        return data
+
+    # -- admin --------------------------------------------------------------------------------
+
+    def admin_view(self) -> dict:
+        """JSON-able description of the organization for ``GET /_sandbox/org``.
+
+        The credentials listed are fake: they only mean something to the sandbox.
+
+        Examples
+        --------
+        >>> org = build_organization(accounts=2, months=1, today="2026-11-25")
+        >>> [a["account_id"] for a in org.admin_view()["accounts"]]
+        ['100000000001', '100000000002']
+        """
+        counts: dict[str, int] = {}
+        for inv in self.invoices:
+            counts[inv["AccountId"]] = counts.get(inv["AccountId"], 0) + 1
+        return {
+            "seed": self.seed,
+            "today": self.today.isoformat(),
+            "periods": [_period_str(p) for p in self.periods],
+            "base_currency": BASE_CURRENCY,
+            "organization": {
+                "access_key_id": self.org_access_key_id,
+                "secret_access_key": self.org_secret_access_key,
+                "can_assume": [a.role_arn for a in self.accounts],
+            },
+            "accounts": [
+                {
+                    "account_id": a.account_id,
+                    "name": a.name,
+                    "index": a.index,
+                    "invoicing_entity": a.invoicing_entity,
+                    "base_currency": a.base_currency,
+                    "tax_currency": a.tax_currency,
+                    "payment_currency": a.payment_currency,
+                    "access_key_id": a.access_key_id,
+                    "secret_access_key": a.secret_access_key,
+                    "role_arn": a.role_arn,
+                    "external_id": a.external_id,
+                    "invoices": counts.get(a.account_id, 0),
+                }
+                for a in self.accounts
+            ],
+            "invoices": len(self.invoices),
+            "documents": len(self._documents),
+            "line_items": len(self.line_items),
+            "anomalies": len(self.anomalies),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Organization(seed={self.seed}, accounts={len(self.accounts)}, "
+            f"periods={_period_str(self.periods[0])}..{_period_str(self.periods[-1])}, "
+            f"invoices={len(self.invoices)}, anomalies={len(self.anomalies)})"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Building
+# --------------------------------------------------------------------------------------------
+
+
+def _profile_for(index: int) -> tuple[_Profile, str]:
+    """Profile and display name of account ``index`` (1-based)."""
+    base = _PROFILES[(index - 1) % len(_PROFILES)]
+    if index <= len(_PROFILES):
+        return base, base.name
+    extra = index - len(_PROFILES) - 1
+    name = _EXTRA_NAMES[extra % len(_EXTRA_NAMES)]
+    cycle = extra // len(_EXTRA_NAMES)
+    return base, name if cycle == 0 else f"{name} {cycle + 1}"
+
+
+def _make_accounts(seed: int, n: int) -> tuple[tuple[SandboxAccount, _Profile], ...]:
+    out = []
+    for index in range(1, n + 1):
+        profile, name = _profile_for(index)
+        account_id = f"{_ACCOUNT_ID_BASE + index:012d}"
+        out.append(
+            (
+                SandboxAccount(
+                    account_id=account_id,
+                    name=name,
+                    index=index,
+                    access_key_id=f"AKIASANDBOX{index:09d}",
+                    secret_access_key=_secret(seed, account_id),
+                    role_arn=f"arn:aws:iam::{account_id}:role/{ROLE_NAME}",
+                    external_id=EXTERNAL_ID,
+                    invoicing_entity=profile.entity,
+                    base_currency=BASE_CURRENCY,
+                    tax_currency=profile.tax_currency,
+                    payment_currency=profile.payment_currency,
+                ),
+                profile,
+            )
+        )
+    return tuple(out)
+
+
+def _fx_rates(seed: int, periods: list[tuple[int, int]]) -> dict[tuple[str, tuple[int, int]], str]:
+    """Monthly USD->X rates: a deterministic random walk around realistic anchors.
+
+    Key ``(currency, period)`` is the rate AWS applies to the payment view; ``("tax:" +
+    currency, period)`` the (slightly different) rate of the tax authority's reference.
+    """
+    rates: dict[tuple[str, tuple[int, int]], str] = {}
+    for cur, (anchor, places) in _FX_ANCHORS.items():
+        rng = _rng(seed, "fx", cur)
+        level = anchor * (1 + rng.uniform(-0.03, 0.03))
+        for period in periods:
+            level *= 1 + rng.gauss(0, 0.012)
+            level = min(max(level, anchor * 0.85), anchor * 1.15)
+            tax_level = level * (1 + rng.uniform(-0.004, 0.004))
+            rates[(cur, period)] = f"{level:.{places}f}"
+            rates[("tax:" + cur, period)] = f"{tax_level:.{places}f}"
+    return rates
+
+
+class _Builder:
+    def __init__(self, seed: int, today: date, periods: list[tuple[int, int]], n_accounts: int):
+        self.seed = seed
+        self.today = today
+        self.periods = periods
+        self.accounts = _make_accounts(seed, n_accounts)
+        self.rates = _fx_rates(seed, periods)
+        self.invoices: list[dict] = []
+        self.amounts: dict[int, _Amounts] = {}  # id(invoice dict) -> base amounts
+        self.line_items: list[dict] = []
+        self.documents: dict[str, list[Document]] = {}
+        self._ids: set[str] = set()
+
+    # -- ids ----------------------------------------------------------------------------------
+
+    def new_id(self, profile: _Profile, kind: str, *key: object) -> str:
+        """A realistic, unique invoice id, deterministic from ``key``."""
+        salt = 0
+        while True:
+            n = _digest_int(self.seed, kind, *key, salt)
+            year = key[1][0] if len(key) > 1 and isinstance(key[1], tuple) else 2026
+            yy = year % 100
+            if profile.entity == ENTITY_EMEA:
+                prefix = "EUCM" if kind == "credit" else "EUIN"
+                inv_id = f"{prefix}{profile.country}{yy:02d}-{n % 1_000_000:06d}"
+            elif kind == "tax":
+                inv_id = f"AISPL{yy:02d}{yy + 1:02d}MH{n % 1_000_000:06d}"
+            else:
+                inv_id = str(1_000_000_000 + n % 9_000_000_000)
+            if inv_id not in self._ids:
+                self._ids.add(inv_id)
+                return inv_id
+            salt += 1
+
+    # -- invoices -----------------------------------------------------------------------------
+
+    def issue_moment(
+        self, rng: random.Random, period: tuple[int, int], lo: int, hi: int
+    ) -> datetime:
+        y, m = _add_months(*period, 1)
+        day = rng.randint(lo, hi)
+        moment = datetime(
+            y,
+            m,
+            day,
+            rng.randint(5, 19),
+            rng.randint(0, 59),
+            rng.randint(0, 59),
+            rng.randint(0, 999) * 1000,
+            tzinfo=UTC,
+        )
+        # never issued in the future: clamp to the morning of "today"
+        latest = datetime(self.today.year, self.today.month, self.today.day, 4, tzinfo=UTC)
+        if moment > latest:
+            moment = latest - timedelta(minutes=rng.randint(1, 240))
+        return moment
+
+    def add_invoice(
+        self,
+        acct: SandboxAccount,
+        profile: _Profile,
+        period: tuple[int, int],
+        inv_id: str,
+        issued: datetime,
+        amounts: _Amounts,
+        *,
+        billing_entity: str = "AWS",
+        frequency: str = "RECURRING",
+        bill_type: str = "ANNIVERSARY",
+        invoice_type: str = "INVOICE",
+        sources: Sequence[str] = (),
+        purchase_order: str | None = None,
+        original_id: str | None = None,
+        commercial_id: str | None = None,
+        tax_authority: bool = False,
+        supplements: Sequence[str] = (),
+    ) -> dict:
+        inv: dict = {
+            "AccountId": acct.account_id,
+            "InvoiceId": inv_id,
+            "IssuedDate": _epoch(issued),
+            "DueDate": _epoch(issued + timedelta(days=PAYMENT_TERMS_DAYS)),
+        }
+        if sources:
+            inv["BillSourceAccounts"] = list(sources)
+            inv["BillSourceAccountsTotalCount"] = len(sources)
+        inv["ReceiverRole"] = "BUYER"
+        inv["Entity"] = {"InvoicingEntity": profile.entity, "BillingEntity": billing_entity}
+        inv["BillingPeriod"] = {"Month": period[1], "Year": period[0]}
+        inv["InvoiceFrequency"] = frequency
+        inv["BillType"] = bill_type
+        inv["InvoiceType"] = invoice_type
+        if commercial_id:
+            inv["CommercialInvoiceId"] = commercial_id
+        if original_id:
+            inv["OriginalInvoiceId"] = original_id
+        if purchase_order:
+            inv["PurchaseOrderNumber"] = purchase_order
+        if tax_authority:
+            inv["EinvoiceDeliveryStatus"] = "DELIVERED"
+            inv["TaxAuthorityStatus"] = "ISSUED"
+        self.set_views(inv, amounts, profile, period)
+        self.invoices.append(inv)
+        self.amounts[id(inv)] = amounts
+        docs = [Document(inv_id, inv_id, acct.account_id, "INVOICE")]
+        for k, doc_type in enumerate(supplements, start=1):
+            docs.append(Document(f"{inv_id}-SUPPLEMENT-{k}", inv_id, acct.account_id, doc_type))
+        self.documents[inv_id] = docs
+        return inv
+
+    def set_views(
+        self,
+        inv: dict,
+        amounts: _Amounts,
+        profile: _Profile,
+        period: tuple[int, int],
+        *,
+        payment_rate_applied: str | None = None,
+    ) -> None:
+        inv["BaseCurrencyAmount"] = _base_view(amounts)
+        if profile.tax_currency == BASE_CURRENCY:
+            inv["TaxCurrencyAmount"] = _base_view(amounts)
+        else:
+            rate = self.rates[("tax:" + profile.tax_currency, period)]
+            inv["TaxCurrencyAmount"] = _converted_view(amounts, profile.tax_currency, rate)
+        if profile.payment_currency == BASE_CURRENCY:
+            inv["PaymentCurrencyAmount"] = _base_view(amounts)
+        else:
+            rate = self.rates[(profile.payment_currency, period)]
+            inv["PaymentCurrencyAmount"] = _converted_view(
+                amounts, profile.payment_currency, rate, apply_rate=payment_rate_applied
+            )
+
+    # -- usage --------------------------------------------------------------------------------
+
+    def build(self) -> None:
+        for acct, profile in self.accounts:
+            self.build_account(acct, profile)
+
+    def build_account(self, acct: SandboxAccount, profile: _Profile) -> None:
+        arng = _rng(self.seed, "account", acct.index)
+        scale = profile.scale_usd * arng.uniform(0.75, 1.3)
+        growth = arng.uniform(0.004, 0.028)
+        linked = sorted(
+            {f"{arng.randrange(10**11, 10**12):012d}" for _ in range(arng.randint(3, 9))}
+        )
+        linked = [acct.account_id, *linked]
+        po_base = arng.randrange(4_500_000_000, 4_599_999_999) if profile.purchase_orders else None
+        workload = _WORKLOADS[profile.workload]
+        season = _SEASONALITY[profile.workload]
+        anniversaries: list[dict] = []
+        for period in self.periods:
+            rng = _rng(self.seed, "usage", acct.index, _period_str(period))
+            t = (period[0] - 2025) * 12 + period[1] - 1
+            level = scale * (1 + growth) ** t * season[period[1] - 1]
+            spike_service = rng.randrange(len(workload)) if rng.random() < 0.05 else None
+            spike = rng.uniform(1.8, 3.2)
+            inv_id = self.new_id(profile, "invoice", acct.index, period)
+            items: list[tuple[str, str, Decimal]] = []
+            for k, (service, usage, share) in enumerate(workload):
+                amount = level * share * rng.uniform(0.93, 1.07)
+                if k == spike_service:
+                    amount *= spike
+                usage_type = usage.format(r=profile.region)
+                value = Decimal(f"{amount:.2f}")
+                if service == "Amazon Elastic Compute Cloud":
+                    # on-demand plus a Savings Plans covered share, as in a CUR
+                    sp = Decimal(f"{amount * rng.uniform(0.35, 0.55):.2f}")
+                    items.append((service, usage_type, value - sp))
+                    items.append((service, f"{profile.region}-ComputeSP:1yrNoUpfront", sp))
+                else:
+                    items.append((service, usage_type, value))
+            subtotal = sum((x for _, _, x in items), Decimal(0))
+            for service, usage_type, value in items:
+                self.line_items.append(
+                    {
+                        "account_id": acct.account_id,
+                        "billing_period": _period_str(period),
+                        "billing_entity": "AWS",
+                        "invoice_id": inv_id,
+                        "line_item_type": "Usage",
+                        "service": service,
+                        "usage_type": usage_type,
+                        "amount_usd": format(value, "f"),
+                    }
+                )
+            discounts: list[_Item] = []
+            if profile.edp_rate:
+                amt = -quantize(subtotal * Decimal(profile.edp_rate), "USD")
+                discounts.append(("Enterprise Discount Program", amt, profile.edp_rate))
+            if rng.random() < 0.08:
+                credit = min(Decimal(rng.choice((250, 500, 1000, 2500))), subtotal / 10)
+                discounts.append(("Promotional credit", -quantize(credit, "USD"), None))
+            fees: list[_Item] = []
+            if rng.random() < 0.04:
+                fees.append(("Late payment charge", Decimal(rng.choice((25, 40, 75))), None))
+            amounts = self.taxed(subtotal, discounts, fees, profile)
+            issued = self.issue_moment(rng, period, 1, 3)
+            supplements = []
+            due = issued + timedelta(days=PAYMENT_TERMS_DAYS)
+            if profile.card_payer and due.date() < self.today:
+                supplements.append("PAYMENT_RECEIPT")
+            po = None
+            if po_base is not None and rng.random() < 0.9:
+                po = f"PO-{po_base + period[0] % 100:010d}"
+            inv = self.add_invoice(
+                acct,
+                profile,
+                period,
+                inv_id,
+                issued,
+                amounts,
+                sources=linked[: rng.randint(2, len(linked))],
+                purchase_order=po,
+                supplements=supplements,
+            )
+            anniversaries.append(inv)
+            if profile.entity == ENTITY_INDIA:
+                tax_id = self.new_id(profile, "tax", acct.index, period)
+                self.add_invoice(
+                    acct,
+                    profile,
+                    period,
+                    tax_id,
+                    issued + timedelta(seconds=rng.randint(60, 900)),
+                    amounts,
+                    sources=inv.get("BillSourceAccounts", ()),
+                    purchase_order=po,
+                    commercial_id=inv_id,
+                    tax_authority=True,
+                    supplements=("TAX_E_INVOICE", "GOVERNMENT_INVOICE"),
+                )
+            if profile.marketplace and rng.random() < 0.18:
+                self.marketplace(acct, profile, period, rng, linked, po)
+            if len(anniversaries) > 2 and rng.random() < 0.06:
+                original = anniversaries[-1 - rng.randint(1, min(3, len(anniversaries) - 1))]
+                self.credit_memo(acct, profile, period, rng, original)
+
+    def taxed(
+        self,
+        subtotal: Decimal,
+        discounts: Sequence[_Item],
+        fees: Sequence[_Item],
+        profile: _Profile,
+    ) -> _Amounts:
+        before_tax = (
+            subtotal
+            + sum((a for _, a, _ in discounts), Decimal(0))
+            + sum((a for _, a, _ in fees), Decimal(0))
+        )
+        taxes = tuple(
+            (desc, quantize(before_tax * Decimal(rate), "USD"), rate)
+            for desc, rate in profile.taxes
+        )
+        return _Amounts(subtotal, tuple(discounts), tuple(fees), taxes)
+
+    def marketplace(
+        self,
+        acct: SandboxAccount,
+        profile: _Profile,
+        period: tuple[int, int],
+        rng: random.Random,
+        linked: Sequence[str],
+        po: str | None,
+    ) -> None:
+        product, lo, hi = rng.choice(_MARKETPLACE_PRODUCTS)
+        subtotal = Decimal(f"{rng.uniform(lo, hi):.2f}")
+        inv_id = self.new_id(profile, "marketplace", acct.index, period)
+        amounts = self.taxed(subtotal, (), (), profile)
+        # a purchase is invoiced when it is made, inside the billing month
+        issued = self.issue_moment(rng, _add_months(*period, -1), 4, 26)
+        self.line_items.append(
+            {
+                "account_id": acct.account_id,
+                "billing_period": _period_str(period),
+                "billing_entity": "AWS_MARKETPLACE",
+                "invoice_id": inv_id,
+                "line_item_type": "Usage",
+                "service": "AWS Marketplace",
+                "usage_type": product,
+                "amount_usd": format(subtotal, "f"),
+            }
+        )
+        self.add_invoice(
+            acct,
+            profile,
+            period,
+            inv_id,
+            issued,
+            amounts,
+            billing_entity="AWS_MARKETPLACE",
+            frequency="ONE_TIME",
+            bill_type="PURCHASE",
+            sources=[rng.choice(list(linked))],
+            purchase_order=po,
+            supplements=("SUPPLEMENT",),
+        )
+
+    def credit_memo(
+        self,
+        acct: SandboxAccount,
+        profile: _Profile,
+        period: tuple[int, int],
+        rng: random.Random,
+        original: dict,
+        *,
+        original_id: str | None = None,
+    ) -> dict:
+        orig_amounts = self.amounts[id(original)]
+        share = Decimal(rng.choice(("0.02", "0.05", "0.10", "0.25")))
+        subtotal = -quantize(orig_amounts.subtotal * share, "USD")
+        inv_id = self.new_id(profile, "credit", acct.index, period, original["InvoiceId"])
+        amounts = self.taxed(subtotal, (), (), profile)
+        issued = self.issue_moment(rng, period, 5, 25)
+        orig_period = (original["BillingPeriod"]["Year"], original["BillingPeriod"]["Month"])
+        self.line_items.append(
+            {
+                "account_id": acct.account_id,
+                "billing_period": _period_str(period),
+                "billing_entity": "AWS",
+                "invoice_id": inv_id,
+                "line_item_type": "Refund",
+                "service": "AWS Service Credit",
+                "usage_type": f"SLA credit for {_period_str(orig_period)}",
+                "amount_usd": format(subtotal, "f"),
+            }
+        )
+        return self.add_invoice(
+            acct,
+            profile,
+            period,
+            inv_id,
+            issued,
+            amounts,
+            frequency="ONE_TIME",
+            bill_type="REFUND",
+            invoice_type="CREDIT_MEMO",
+            sources=original.get("BillSourceAccounts", [acct.account_id])[:1],
+            original_id=original_id or original["InvoiceId"],
+        )
+
+    # -- anomalies ----------------------------------------------------------------------------
+
+    def plant_anomalies(self) -> list[dict]:
+        rng = _rng(self.seed, "anomalies")
+        profiles = {a.account_id: p for a, p in self.accounts}
+        accts = {a.account_id: a for a, _ in self.accounts}
+        referenced = {i["OriginalInvoiceId"] for i in self.invoices if "OriginalInvoiceId" in i} | {
+            i["CommercialInvoiceId"] for i in self.invoices if "CommercialInvoiceId" in i
+        }
+        used_cells: set[tuple[str, int, int]] = set()
+        records: list[dict] = []
+
+        def cell(inv: dict) -> tuple[str, int, int]:
+            bp = inv["BillingPeriod"]
+            return inv["AccountId"], bp["Year"], bp["Month"]
+
+        def record(kind: str, inv: dict, view: str | None, detail: str, invoice_id=None) -> None:
+            bp = inv["BillingPeriod"]
+            records.append(
+                {
+                    "kind": kind,
+                    "check": ANOMALY_CHECKS[kind],
+                    "account_id": inv["AccountId"],
+                    "invoice_id": invoice_id,
+                    "billing_period": f"{bp['Year']:04d}-{bp['Month']:02d}",
+                    "view": view,
+                    "detail": detail,
+                }
+            )
+
+        def candidates(pred) -> list[dict]:
+            out = [
+                i
+                for i in self.invoices
+                if i["BillType"] == "ANNIVERSARY"
+                and "CommercialInvoiceId" not in i
+                and i["InvoiceId"] not in referenced
+                and cell(i) not in used_cells
+                and profiles[i["AccountId"]].entity != ENTITY_INDIA
+                and pred(i)
+            ]
+            rng.shuffle(out)
+            return out
+
+        def big(inv: dict) -> bool:
+            return Decimal(inv["BaseCurrencyAmount"]["TotalAmount"]) > 1000
+
+        # missing_invoice: every INVOICE of an account-month disappears
+        for inv in candidates(lambda i: True)[:_ANOMALIES_PER_KIND]:
+            c = cell(inv)
+            gone = [i for i in self.invoices if cell(i) == c and i["InvoiceType"] == "INVOICE"]
+            if any(g["InvoiceId"] in referenced for g in gone):
+                continue
+            used_cells.add(c)
+            for g in gone:
+                self.invoices.remove(g)
+                self.documents.pop(g["InvoiceId"], None)
+            record(
+                "missing_invoice",
+                inv,
+                None,
+                f"no INVOICE for {c[0]} in {c[1]:04d}-{c[2]:02d}: "
+                f"{', '.join(g['InvoiceId'] for g in gone)} withheld",
+            )
+
+        # total_mismatch: TotalAmount of the base view off by a few cents
+        for inv in candidates(big)[:_ANOMALIES_PER_KIND]:
+            used_cells.add(cell(inv))
+            view = inv["BaseCurrencyAmount"]
+            before = Decimal(view["TotalAmountBeforeTax"])
+            taxes = Decimal(view["AmountBreakdown"]["Taxes"]["TotalAmount"])
+            delta = Decimal(rng.choice(("0.01", "0.10", "1.00", "-0.05", "12.34")))
+            view["TotalAmount"] = _fmt(before + taxes + delta, "USD")
+            record(
+                "total_mismatch",
+                inv,
+                "base",
+                f"base TotalAmount {view['TotalAmount']} != TotalAmountBeforeTax {before} "
+                f"+ Taxes {taxes} (off by {delta})",
+                inv["InvoiceId"],
+            )
+
+        # fx_mismatch: payment view converted at another rate than the one it states
+        for inv in candidates(
+            lambda i: big(i) and "CurrencyExchangeDetails" in i["PaymentCurrencyAmount"]
+        )[:_ANOMALIES_PER_KIND]:
+            used_cells.add(cell(inv))
+            profile = profiles[inv["AccountId"]]
+            bp = inv["BillingPeriod"]
+            period = (bp["Year"], bp["Month"])
+            stated = self.rates[(profile.payment_currency, period)]
+            places = _FX_ANCHORS[profile.payment_currency][1]
+            wrong = f"{Decimal(stated) * Decimal('1.0175'):.{places}f}"
+            self.set_views(inv, self.amounts[id(inv)], profile, period, payment_rate_applied=wrong)
+            record(
+                "fx_mismatch",
+                inv,
+                "payment",
+                f"payment view states Rate {stated} but its amounts were converted at {wrong}",
+                inv["InvoiceId"],
+            )
+
+        # orphan_credit_memo: OriginalInvoiceId names an invoice that does not exist
+        for inv in candidates(big)[:_ANOMALIES_PER_KIND]:
+            used_cells.add(cell(inv))
+            profile = profiles[inv["AccountId"]]
+            bp = inv["BillingPeriod"]
+            period = (bp["Year"], bp["Month"])
+            ghost = self.new_id(profile, "ghost", accts[inv["AccountId"]].index, period)
+            memo = self.credit_memo(
+                accts[inv["AccountId"]], profile, period, rng, inv, original_id=ghost
+            )
+            record(
+                "orphan_credit_memo",
+                memo,
+                None,
+                f"credit memo {memo['InvoiceId']} refers to unknown invoice {ghost}",
+                memo["InvoiceId"],
+            )
+
+        # duplicate_invoice_id: the same InvoiceId again, re-issued with other amounts
+        for inv in candidates(big)[:_ANOMALIES_PER_KIND]:
+            used_cells.add(cell(inv))
+            profile = profiles[inv["AccountId"]]
+            bp = inv["BillingPeriod"]
+            period = (bp["Year"], bp["Month"])
+            dup = copy.deepcopy(inv)
+            old = self.amounts[id(inv)]
+            bump = quantize(old.subtotal * Decimal("0.03"), "USD") + Decimal("0.01")
+            discounts = tuple(
+                (d, -quantize((old.subtotal + bump) * Decimal(r), "USD"), r) if r else (d, a, r)
+                for d, a, r in old.discounts
+            )
+            amounts = self.taxed(old.subtotal + bump, discounts, old.fees, profile)
+            dup["IssuedDate"] = round(inv["IssuedDate"] + 3600.0, 3)
+            dup["DueDate"] = round(inv["DueDate"] + 3600.0, 3)
+            self.set_views(dup, amounts, profile, period)
+            self.invoices.append(dup)
+            self.amounts[id(dup)] = amounts
+            record(
+                "duplicate_invoice_id",
+                inv,
+                None,
+                f"{inv['InvoiceId']} returned twice: TotalAmount "
+                f"{inv['BaseCurrencyAmount']['TotalAmount']} and "
+                f"{dup['BaseCurrencyAmount']['TotalAmount']} USD",
+                inv["InvoiceId"],
+            )
+        return records
+
+
+def _periods(today: date, months: int) -> list[tuple[int, int]]:
+    last = _add_months(today.year, today.month, -1)
+    return [_add_months(*last, -k) for k in range(months - 1, -1, -1)]
+
+
+def build_organization(
+    *,
+    seed: int = 7,
+    accounts: int = 12,
+    months: int = 24,
+    today: date | datetime | str | None = None,
+    anomalies: bool = False,
+) -> Organization:
+    """Build the sandbox's synthetic organization, deterministic by ``seed``.
+
+    Parameters
+    ----------
+    seed
+        Same seed and arguments give byte-identical invoices and documents.
+    accounts
+        Number of payer accounts (ids ``100000000001`` upwards).
+    months
+        Number of billing months, ending with the last closed month before ``today``.
+    today
+        "Now" as a ``date`` or ``YYYY-MM-DD`` string; default the real UTC date.
+    anomalies
+        Plant the known reconciliation problems listed in ``Organization.anomalies``; without
+        them the organization is consistent to the cent.
+
+    Returns
+    -------
+    Organization
+
+    Examples
+    --------
+    >>> org = build_organization(seed=7, accounts=12, months=24, today="2026-11-25")
+    >>> org.periods[0], org.periods[-1]
+    ((2024, 11), (2026, 10))
+    >>> len(org.accounts)
+    12
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InvalidArgumentError(f"seed={seed!r} must be an integer, e.g. seed=7")
+    if isinstance(accounts, bool) or not isinstance(accounts, int) or not 1 <= accounts <= 9999:
+        raise InvalidArgumentError(f"accounts={accounts!r} must be an integer from 1 to 9999")
+    if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 240:
+        raise InvalidArgumentError(f"months={months!r} must be an integer from 1 to 240")
+    day = _parse_today(today)
+    periods = _periods(day, months)
+    builder = _Builder(seed, day, periods, accounts)
+    builder.build()
+    planted = builder.plant_anomalies() if anomalies else []
+    return Organization(
+        seed=seed,
+        today=day,
+        periods=periods,
+        accounts=tuple(a for a, _ in builder.accounts),
+        org_access_key_id="AKIASANDBOX000000000",
+        org_secret_access_key=_secret(seed, "organization"),
+        invoices=builder.invoices,
+        line_items=builder.line_items,
+        documents=builder.documents,
+        anomalies=planted,
+    )
