@@ -69,8 +69,6 @@ MAX_RESULTS = 100
 DEFAULT_MAX_WORKERS = 48
 #: Requests of one account in flight at once (the rest of the pool serves other accounts).
 DEFAULT_PER_ACCOUNT = 2
-#: Attempts per call (adaptive retry mode) before throttling or a 5xx becomes a failure.
-DEFAULT_MAX_ATTEMPTS = 10
 #: The Invoicing API's BillingPeriod.Year range.
 FIRST_MONTH = (2005, 1)
 LAST_MONTH = (2050, 12)
@@ -360,6 +358,7 @@ class _Failed(Exception):
 
 
 _tls = threading.local()
+_CAPTURE_ID = "invoicekit.loader.capture-body"
 
 
 def _capture_body(http_response: Any = None, **_: Any) -> None:
@@ -474,24 +473,24 @@ class _Account:
         self._client: Any = None
         self._lock = threading.Lock()
 
-    def client(self, fleet: Fleet, max_attempts: int, capture: bool) -> Any:
+    def client(self, fleet: Fleet, capture: bool) -> Any:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = _make_client(fleet, self.account, max_attempts, capture)
+                    self._client = _make_client(fleet, self.account, capture)
         return self._client
 
 
-def _make_client(fleet: Fleet, account: PayerAccount, max_attempts: int, capture: bool) -> Any:
+def _make_client(fleet: Fleet, account: PayerAccount, capture: bool) -> Any:
+    # The factory applies adaptive retries (per-client token bucket = per-account back-off,
+    # _client.MAX_ATTEMPTS attempts) and caches the client per session.
     from invoicekit import _client
 
-    session = fleet.session_for(account)
-    try:
-        c = _client.client(session, "invoicing", account_id=account.id, max_attempts=max_attempts)
-    except TypeError:  # a factory without the max_attempts knob
-        c = _client.client(session, "invoicing", account_id=account.id)
+    c = _client.client(fleet.session_for(account), "invoicing", account_id=account.id)
     if capture:
-        c.meta.events.register(f"after-call.invoicing.{_OPERATION}", _capture_body)
+        c.meta.events.register(
+            f"after-call.invoicing.{_OPERATION}", _capture_body, unique_id=_CAPTURE_ID
+        )
     return c
 
 
@@ -536,7 +535,6 @@ def _dispatch(
     max_workers: int,
     per_account: int,
     max_results: int,
-    max_attempts: int,
     progress: bool,
     capture: bool,
 ) -> Iterator[WindowResult]:
@@ -557,7 +555,7 @@ def _dispatch(
 
     def task(state: _Account, window: Window) -> WindowResult:
         try:
-            client = state.client(fleet, max_attempts, capture)
+            client = state.client(fleet, capture)
         except Exception as exc:
             raise _classify(exc, state.account.id, 0) from exc
         return _fetch_window(client, state.account.id, window, max_results, capture)
@@ -719,7 +717,6 @@ def list_invoice_summaries(
     max_workers: int | None = None,
     per_account: int = DEFAULT_PER_ACCOUNT,
     max_results: int = MAX_RESULTS,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     progress: bool = True,
 ) -> SummaryStream:
     """Yield the raw InvoiceSummary records of every account and month, as boto3 returns them.
@@ -739,8 +736,6 @@ def list_invoice_summaries(
         Requests of one account in flight at once.
     max_results
         Page size (1..100).
-    max_attempts
-        Attempts per request before throttling or a server error becomes a failure.
     progress
         Show a tqdm progress bar (a widget in notebooks).
 
@@ -759,7 +754,6 @@ def list_invoice_summaries(
     windows = split_windows(start, end, by)
     _check_int("max_results", max_results, 1, 100)
     _check_int("per_account", per_account, 1, 1000)
-    _check_int("max_attempts", max_attempts, 1, 100)
     fleet = resolve_fleet(fleet_or_accounts)
     workers = _options(fleet, max_workers)
     run = _Run(fleet)
@@ -771,7 +765,6 @@ def list_invoice_summaries(
         max_workers=workers,
         per_account=per_account,
         max_results=max_results,
-        max_attempts=max_attempts,
         progress=progress,
         capture=False,
     )
@@ -791,7 +784,6 @@ def read_invoice_summaries(
     max_workers: int | None = None,
     per_account: int = DEFAULT_PER_ACCOUNT,
     max_results: int = MAX_RESULTS,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Load the invoices of every account and month into one typed DataFrame.
@@ -802,7 +794,7 @@ def read_invoice_summaries(
 
     Parameters
     ----------
-    fleet_or_accounts, start, end, by, max_workers, per_account, max_results, max_attempts, progress
+    fleet_or_accounts, start, end, by, max_workers, per_account, max_results, progress
         As for :func:`list_invoice_summaries`.
     store
         A local store directory (or :class:`~invoicekit.store.Store`): raw responses are kept
@@ -842,7 +834,6 @@ def read_invoice_summaries(
     windows = split_windows(start, end, by)
     _check_int("max_results", max_results, 1, 100)
     _check_int("per_account", per_account, 1, 1000)
-    _check_int("max_attempts", max_attempts, 1, 100)
     fleet = resolve_fleet(fleet_or_accounts)
     workers = _options(fleet, max_workers)
     st: Store | None = None
@@ -870,8 +861,7 @@ def read_invoice_summaries(
             max_workers=workers,
             per_account=per_account,
             max_results=max_results,
-            max_attempts=max_attempts,
-            progress=progress,
+                progress=progress,
             capture=st is not None,
         )
     )

@@ -1,0 +1,171 @@
+"""``invoicekit fetch``: load a fleet's invoice summaries into a parquet or CSV file.
+
+Exit codes: 0 every account succeeded; 3 some accounts failed (the others' invoices are
+written); 2 bad input (a month that does not parse, end before start, a range before 2005, an
+unknown output extension, a missing or invalid fleet file, an unknown profile, no credentials).
+
+Examples
+--------
+::
+
+    invoicekit fetch --config fleet.yml --from 2025-01 --to 2025-12 \\
+        --output invoices.parquet --store invoice-store
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from invoicekit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL
+
+HELP = "load invoice summaries of a fleet into a parquet/CSV file and local store"
+OUTPUT_FORMATS = {".parquet": "parquet", ".csv": "csv"}
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer, e.g. 32")
+    return value
+
+
+def _days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days, e.g. 45")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``invoicekit fetch``."""
+    parser.add_argument(
+        "--config", required=True, metavar="FLEET.yml", help="fleet file listing the payer accounts"
+    )
+    parser.add_argument(
+        "--from", dest="start", required=True, metavar="YYYY-MM", help="first month"
+    )
+    parser.add_argument(
+        "--to", dest="end", required=True, metavar="YYYY-MM", help="last month (inclusive)"
+    )
+    parser.add_argument(
+        "--output", required=True, metavar="FILE", help="FILE.parquet or FILE.csv to write"
+    )
+    parser.add_argument(
+        "--store",
+        metavar="DIR",
+        help="local store: raw responses as audit evidence; settled months are not re-queried",
+    )
+    parser.add_argument(
+        "--refresh", action="store_true", help="query every month even when the store has it"
+    )
+    parser.add_argument(
+        "--settle-days",
+        type=_days,
+        default=None,
+        metavar="N",
+        help="days after a month ends before its stored copy is final (default 45)",
+    )
+    parser.add_argument(
+        "--max-workers", type=_positive_int, default=None, metavar="N", help="concurrent requests"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--by",
+        choices=("billing_period", "issued"),
+        default="billing_period",
+        help="window by billing month (default) or by issued date",
+    )
+
+
+def _output_format(path: str) -> str:
+    from invoicekit.errors import InvalidArgumentError
+
+    fmt = OUTPUT_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise InvalidArgumentError(
+            f"--output {path}: unknown extension {Path(path).suffix or '(none)'!r}: "
+            "use FILE.parquet or FILE.csv"
+        )
+    return fmt
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fetch, write, print the summary; return the exit code."""
+    from invoicekit.errors import ConfigError
+    from invoicekit.loader import CONFIG_CODES, split_windows
+
+    # Everything that can be checked without the network, first.
+    windows = split_windows(args.start, args.end, args.by)
+    fmt = _output_format(args.output)
+    config = Path(args.config)
+    if not config.is_file():
+        raise ConfigError(
+            f"fleet file {config} not found: pass --config with the path of a fleet YAML file",
+        )
+
+    from invoicekit import schema
+    from invoicekit.fleet import load_fleet
+    from invoicekit.loader import read_invoice_summaries
+
+    fleet = load_fleet(config)
+    df = read_invoice_summaries(
+        fleet,
+        args.start,
+        args.end,
+        by=args.by,
+        store=args.store,
+        refresh=args.refresh,
+        settle_days=args.settle_days,
+        max_workers=args.max_workers,
+        progress=not args.no_progress,
+    )
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        schema.to_csv(df, out)
+    else:
+        schema.to_parquet(df, out)
+
+    failures = df.attrs.get("failures", [])
+    failed = {f["account_id"] for f in failures}
+    n_accounts = len(fleet.accounts)
+    print(
+        f"invoicekit fetch: {windows[0].key}..{windows[-1].key} by {args.by}: "
+        f"{n_accounts} accounts ({n_accounts - len(failed)} ok, {len(failed)} failed)"
+    )
+    print(f"  invoices: {len(df)} written to {out}")
+    stored = df.attrs.get("windows_from_store", 0)
+    print(
+        f"  API calls: {df.attrs.get('api_calls', 0)} "
+        f"(windows queried: {df.attrs.get('windows_fetched', 0)}, from store: {stored})"
+    )
+    for f in failures:
+        name = f" ({f['account_name']})" if f.get("account_name") else ""
+        windows_failed = f.get("windows") or []
+        print(
+            f"  failed: {f['account_id']}{name} {f['operation']} {f['code']} "
+            f"[{len(windows_failed)} window{'s' if len(windows_failed) != 1 else ''}]: "
+            f"{f['message']}"
+        )
+    sys.stdout.flush()
+    if not failures:
+        return EXIT_OK
+    bad_config = [f for f in failures if f["code"] in CONFIG_CODES]
+    if bad_config:
+        first = bad_config[0]
+        print(f"invoicekit: error: {first['message']}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(
+        f"invoicekit: error: {len(failed)} of {n_accounts} accounts failed (listed above); "
+        f"the other accounts' invoices were written to {out}",
+        file=sys.stderr,
+    )
+    return EXIT_PARTIAL
