@@ -1,0 +1,473 @@
+"""Notebook controls: account and period pickers that redraw the charts, a PDF download panel.
+
+Built on ipywidgets; the chart is a :class:`plotly.graph_objects.FigureWidget` (which needs
+``anywidget``), so a picker change redraws it in place. Every control is an ordinary widget
+attribute, so the same code is driven from Python (tests, scripts) or by a person in
+JupyterLab.
+
+Examples
+--------
+>>> from invoicekit.widgets import SpendExplorer, DownloadPanel  # doctest: +SKIP
+>>> explorer = SpendExplorer(df, view="payment")  # doctest: +SKIP
+>>> explorer  # doctest: +SKIP  (renders the pickers and the chart)
+>>> explorer.account_picker.value = ("100000000001",)  # doctest: +SKIP
+>>> DownloadPanel(df, "archive", fleet="fleet.yml")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+import plotly.graph_objects as go
+
+from invoicekit import charts
+from invoicekit._redact import redact
+from invoicekit.errors import InvalidArgumentError, InvoiceKitError
+
+__all__ = [
+    "CHARTS",
+    "account_picker",
+    "period_picker",
+    "SpendExplorer",
+    "DownloadPanel",
+]
+
+#: The charts :class:`SpendExplorer` can draw: key → (label, function, extra keyword arguments).
+CHARTS: dict[str, tuple[str, Callable[..., go.Figure], dict[str, Any]]] = {
+    "trend_account": ("Monthly spend by account", charts.spend_trend, {"by": "account"}),
+    "trend_entity": ("Monthly spend by invoicing entity", charts.spend_trend, {"by": "entity"}),
+    "mom": ("Month-over-month change", charts.month_over_month, {}),
+    "top": ("Top accounts", charts.top_accounts, {"n": 10}),
+    "credit": ("Credit memos", charts.credit_memos, {}),
+}
+
+
+def _label(account_id: Any, name: Any) -> str:
+    if name is None or name is pd.NA or not str(name):
+        return str(account_id)
+    return f"{name} ({account_id})"
+
+
+def _months(df: pd.DataFrame) -> list[str]:
+    periods = df["billing_period"].dropna()
+    if periods.empty:
+        return []
+    rng = pd.period_range(periods.min(), periods.max(), freq="M")
+    return [p.strftime("%Y-%m") for p in rng]
+
+
+def account_picker(
+    df: pd.DataFrame, *, description: str = "Accounts", rows: int = 6
+) -> w.SelectMultiple:
+    """A multi-select of the payer accounts in ``df`` (all selected), labelled ``Name (id)``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Invoice summaries.
+    description : str
+        The label shown beside the control.
+    rows : int
+        Visible rows.
+
+    Returns
+    -------
+    ipywidgets.SelectMultiple
+        ``.value`` is a tuple of account ids.
+
+    Examples
+    --------
+    >>> picker = account_picker(df)  # doctest: +SKIP
+    >>> picker.value = ("100000000001",)  # doctest: +SKIP
+    """
+    pairs = (
+        df[["account_id", "account_name"]]
+        .dropna(subset=["account_id"])
+        .drop_duplicates("account_id")
+        .sort_values("account_id")
+    )
+    options = [
+        (_label(a, n), str(a))
+        for a, n in zip(pairs["account_id"], pairs["account_name"], strict=True)
+    ]
+    return w.SelectMultiple(
+        options=options,
+        value=tuple(v for _, v in options),
+        description=description,
+        rows=min(rows, max(2, len(options))),
+        layout=w.Layout(width="360px"),
+    )
+
+
+def period_picker(df: pd.DataFrame, *, description: str = "Months") -> w.SelectionRangeSlider:
+    """A range slider over the billing months of ``df`` (whole range selected).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Invoice summaries.
+    description : str
+        The label shown beside the control.
+
+    Returns
+    -------
+    ipywidgets.SelectionRangeSlider
+        ``.value`` is ``(first, last)`` as ``"YYYY-MM"`` strings, both included.
+
+    Examples
+    --------
+    >>> period_picker(df).value  # doctest: +SKIP
+    ('2025-11', '2026-10')
+    """
+    months = _months(df) or ["—"]
+    return w.SelectionRangeSlider(
+        options=months,
+        index=(0, len(months) - 1),
+        description=description,
+        continuous_update=False,
+        layout=w.Layout(width="520px"),
+    )
+
+
+class SpendExplorer(w.VBox):
+    """Pickers (chart, view, currency, accounts, months) above a live plotly chart.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Invoice summaries (:func:`invoicekit.read_invoice_summaries`).
+    view : {"base", "payment", "tax"}
+        The initial currency view.
+    currency : str, optional
+        The initial currency (default: the first of the view).
+    chart : str
+        The initial chart, a key of :data:`CHARTS`.
+
+    Attributes
+    ----------
+    figure : plotly.graph_objects.FigureWidget
+        The chart; redrawn on every picker change.
+    account_picker, period_picker, view_picker, currency_picker, chart_picker : ipywidgets.Widget
+        The controls; set their ``.value`` from Python to drive the explorer.
+    message : ipywidgets.HTML
+        Says why nothing is drawn (for example an empty selection).
+
+    Examples
+    --------
+    >>> ex = SpendExplorer(df, view="payment", currency="EUR")  # doctest: +SKIP
+    >>> ex.period_picker.value = ("2026-01", "2026-06")  # doctest: +SKIP
+    >>> charts.figure_totals(ex.figure)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        *,
+        view: str = "base",
+        currency: str | None = None,
+        chart: str = "trend_account",
+    ) -> None:
+        if chart not in CHARTS:
+            raise InvalidArgumentError(f"chart must be one of {', '.join(CHARTS)}, not {chart!r}")
+        if view not in charts.VIEWS:
+            raise InvalidArgumentError(
+                f"view must be one of {', '.join(charts.VIEWS)}, not {view!r}"
+            )
+        self.df = df
+        self.chart_picker = w.Dropdown(
+            options=[(label, key) for key, (label, _, _) in CHARTS.items()],
+            value=chart,
+            description="Chart",
+        )
+        self.view_picker = w.ToggleButtons(
+            options=[("Base currency", "base"), ("Payment currency", "payment")]
+            + ([("Tax currency", "tax")] if view == "tax" else []),
+            value=view,
+            description="View",
+        )
+        curs = charts.currencies(df, view)
+        self.currency_picker = w.Dropdown(
+            options=curs,
+            value=(currency if currency in curs else (curs[0] if curs else None)),
+            description="Currency",
+        )
+        self.account_picker = account_picker(df)
+        self.period_picker = period_picker(df)
+        self.message = w.HTML()
+        self.figure = go.FigureWidget()
+        self._redrawing = False
+        self.redraw()
+        for control in (self.chart_picker, self.currency_picker, self.period_picker):
+            control.observe(self._on_change, names="value")
+        for control in (self.view_picker, self.account_picker):
+            control.observe(self._on_scope, names="value")
+        super().__init__(
+            children=[
+                w.HBox([self.chart_picker, self.view_picker]),
+                w.HBox([self.currency_picker, self.period_picker]),
+                self.account_picker,
+                self.message,
+                self.figure,
+            ]
+        )
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def _selected(self) -> pd.DataFrame:
+        accounts = list(self.account_picker.value)
+        return self.df.loc[self.df["account_id"].isin(accounts).fillna(False).astype(bool)]
+
+    def _on_scope(self, _change: dict) -> None:
+        """View or accounts changed: offer the currencies of the selection, then redraw once."""
+        curs = charts.currencies(self._selected(), self.view_picker.value)
+        keep = self.currency_picker.value if self.currency_picker.value in curs else None
+        self._redrawing = True
+        try:
+            self.currency_picker.options = curs
+            self.currency_picker.value = keep or (curs[0] if curs else None)
+        finally:
+            self._redrawing = False
+        self.redraw()
+
+    def _on_change(self, _change: dict) -> None:
+        if not self._redrawing:
+            self.redraw()
+
+    # -- drawing --------------------------------------------------------------------------------
+
+    def build_figure(self) -> go.Figure:
+        """The figure for the current picker values (a plain ``go.Figure``).
+
+        Returns
+        -------
+        plotly.graph_objects.Figure
+
+        Raises
+        ------
+        InvalidArgumentError
+            The selection is empty or holds no amount in the chosen currency.
+        """
+        _, func, extra = CHARTS[self.chart_picker.value]
+        accounts = tuple(self.account_picker.value)
+        if not accounts:
+            raise InvalidArgumentError("no account selected: pick at least one account")
+        if self.currency_picker.value is None:
+            raise InvalidArgumentError("no currency in this view")
+        first, last = self.period_picker.value
+        kwargs: dict[str, Any] = dict(extra)
+        kwargs.update(
+            view=self.view_picker.value, currency=self.currency_picker.value, periods=(first, last)
+        )
+        if func is charts.top_accounts:
+            df = self.df.loc[self.df["account_id"].isin(list(accounts)).fillna(False)]
+        else:
+            df = self.df
+            kwargs["accounts"] = accounts
+        return func(df, **kwargs)
+
+    def redraw(self) -> None:
+        """Rebuild the chart from the current picker values (called on every change)."""
+        try:
+            fig = self.build_figure()
+            self.message.value = ""
+        except InvoiceKitError as exc:
+            fig = go.Figure(layout={"template": charts.TEMPLATE})
+            self.message.value = f"<b>Nothing to draw:</b> {exc}"
+        with self.figure.batch_update():
+            self.figure.data = []
+            self.figure.layout = {}
+            self.figure.add_traces(list(fig.data))
+            self.figure.update_layout(fig.layout.to_plotly_json())
+
+
+class DownloadPanel(w.VBox):
+    """A button that downloads the invoice PDFs of ``df`` into ``dest``, with a progress bar.
+
+    Runs :func:`invoicekit.download_invoice_pdfs` on a background thread so the notebook stays
+    responsive; the bar advances per invoice, the summary and any failures (redacted: never a
+    presigned URL's query string) appear below it.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Invoice summaries whose documents to download.
+    dest : str or os.PathLike
+        Archive directory.
+    fleet : str, os.PathLike or Fleet, optional
+        How to reach each payer account (the fleet YAML path); passed to the downloader.
+    **download_kwargs
+        More keyword arguments for :func:`invoicekit.download_invoice_pdfs`.
+
+    Attributes
+    ----------
+    button : ipywidgets.Button
+    progress : ipywidgets.IntProgress
+        ``max`` is the number of invoices; ``value`` the invoices done.
+    status : ipywidgets.HTML
+    result : object
+        What the downloader returned, once finished.
+
+    Examples
+    --------
+    >>> panel = DownloadPanel(df, "archive", fleet=sb.fleet_config)  # doctest: +SKIP
+    >>> panel  # doctest: +SKIP   (click "Download invoice PDFs")
+    >>> panel.run()  # doctest: +SKIP   (or from code: blocks until done)
+    """
+
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        dest: str | os.PathLike[str],
+        *,
+        fleet: Any = None,
+        **download_kwargs: Any,
+    ) -> None:
+        self.df = df
+        self.dest = Path(dest)
+        self.fleet = fleet
+        self.download_kwargs = download_kwargs
+        self.result: Any = None
+        self.error: BaseException | None = None
+        n = int(df["invoice_id"].nunique()) if len(df) else 0
+        self.button = w.Button(
+            description="Download invoice PDFs",
+            button_style="primary",
+            icon="download",
+            layout=w.Layout(width="220px"),
+        )
+        self.progress = w.IntProgress(
+            value=0,
+            min=0,
+            max=max(n, 1),
+            description=f"0 / {n}",
+            bar_style="info",
+            layout=w.Layout(width="520px"),
+        )
+        self.status = w.HTML(f"{n} invoices → <code>{self.dest}</code>")
+        self.button.on_click(lambda _b: self.start())
+        self._thread: threading.Thread | None = None
+        super().__init__(children=[w.HBox([self.button, self.progress]), self.status])
+
+    def start(self) -> threading.Thread:
+        """Start the download on a background thread (what the button does)."""
+        if self._thread is not None and self._thread.is_alive():
+            return self._thread
+        self._thread = threading.Thread(target=self.run, name="invoicekit-download", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def _advance(self, n: int = 1) -> None:
+        self.progress.value = min(self.progress.max, self.progress.value + n)
+        self.progress.description = f"{self.progress.value} / {self.progress.max}"
+
+    def run(self) -> Any:
+        """Download now, in this thread, updating the bar; returns the downloader's result.
+
+        Returns
+        -------
+        object
+            The return value of :func:`invoicekit.download_invoice_pdfs`.
+        """
+        from invoicekit import pdfs
+
+        self.button.disabled = True
+        self.progress.value = 0
+        self.progress.bar_style = "info"
+        self.status.value = "Downloading…"
+        self.error = None
+        try:
+            self.result = _download_with_progress(
+                pdfs.download_invoice_pdfs,
+                self.df,
+                self.dest,
+                self.fleet,
+                self.download_kwargs,
+                self._advance,
+            )
+            self.progress.value = self.progress.max
+            self.progress.description = f"{self.progress.max} / {self.progress.max}"
+            failures = _failures_of(self.result)
+            self.progress.bar_style = "warning" if failures else "success"
+            self.status.value = _summary_html(self.result, self.dest, failures)
+        except Exception as exc:  # shown in the panel, redacted; re-raised for code callers
+            self.error = exc
+            self.progress.bar_style = "danger"
+            self.status.value = f"<b>Download failed:</b> {_escape(redact(exc))}"
+            raise
+        finally:
+            self.button.disabled = False
+        return self.result
+
+
+# ----------------------------------------------------------------------------------------------
+# download helpers (tolerant of the downloader's exact return shape)
+# ----------------------------------------------------------------------------------------------
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _download_with_progress(
+    download: Callable[..., Any],
+    df: pd.DataFrame,
+    dest: Path,
+    fleet: Any,
+    kwargs: dict[str, Any],
+    advance: Callable[[int], None],
+) -> Any:
+    import inspect
+
+    params = inspect.signature(download).parameters
+    call = dict(kwargs)
+    if fleet is not None:
+        call["fleet"] = fleet
+    if "on_progress" in params:
+        call.setdefault("on_progress", lambda *_a, **_k: advance(1))
+    elif "callback" in params:
+        call.setdefault("callback", lambda *_a, **_k: advance(1))
+    if "progress" in params:
+        call.setdefault("progress", False)  # the panel's bar replaces tqdm's
+    return download(df, dest, **call)
+
+
+def _failures_of(result: Any) -> list[Any]:
+    for attr in ("failures", "failed", "errors"):
+        value = getattr(result, attr, None)
+        if value is None and isinstance(result, dict):
+            value = result.get(attr)
+        if value is None and isinstance(result, pd.DataFrame):
+            value = result.attrs.get(attr)
+        if value is not None:
+            try:
+                return list(value.to_dict("records") if isinstance(value, pd.DataFrame) else value)
+            except TypeError:
+                return []
+    return []
+
+
+def _summary_html(result: Any, dest: Path, failures: Sequence[Any]) -> str:
+    parts = [f"Archive: <code>{_escape(str(dest))}</code>"]
+    for attr, label in (
+        ("downloaded", "downloaded"),
+        ("skipped", "already present"),
+        ("documents", "documents"),
+    ):
+        value = getattr(result, attr, None)
+        if value is None and isinstance(result, dict):
+            value = result.get(attr)
+        if isinstance(value, int | Iterable) and not isinstance(value, str | bytes):
+            count = value if isinstance(value, int) else len(list(value))
+            parts.append(f"{count} {label}")
+    if failures:
+        items = "".join(f"<li>{_escape(redact(f))}</li>" for f in list(failures)[:20])
+        parts.append(f"<b>{len(failures)} failed</b> — run again to retry them:<ul>{items}</ul>")
+    else:
+        parts.append("no failures")
+    return " · ".join(parts)

@@ -1,0 +1,113 @@
+"""Widgets driven from Python: a picker change redraws the figure with the right data."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+import plotly.graph_objects as go
+import pytest
+
+from invoicekit import charts, widgets
+from invoicekit.sandbox.org import build_organization
+from invoicekit.schema import to_frame
+
+
+@pytest.fixture(scope="module")
+def org():
+    return build_organization(accounts=6, months=12, today="2026-11-25")
+
+
+@pytest.fixture(scope="module")
+def df(org):
+    return to_frame(org.invoices, account_names={a.account_id: a.name for a in org.accounts})
+
+
+def _net_by_month(org, view_field, currency, accounts=None, months=None):
+    out: dict = defaultdict(Decimal)
+    for r in org.invoices:
+        if r.get("InvoiceType") not in ("INVOICE", "CREDIT_MEMO"):
+            continue
+        if accounts is not None and r["AccountId"] not in accounts:
+            continue
+        if r[view_field]["CurrencyCode"] != currency:
+            continue
+        m = f"{r['BillingPeriod']['Year']}-{r['BillingPeriod']['Month']:02d}"
+        if months is not None and not (months[0] <= m <= months[1]):
+            continue
+        out[m] += Decimal(r[view_field]["TotalAmount"])
+    return dict(out)
+
+
+def _trace_names(fig):
+    return sorted(t.name for t in fig.data)
+
+
+def test_explorer_draws_every_account_in_a_figure_widget(df, org):
+    ex = widgets.SpendExplorer(df)
+    assert isinstance(ex.figure, go.FigureWidget)
+    assert len(ex.figure.data) == len(org.accounts)
+    assert "USD" in ex.figure.layout.yaxis.title.text
+    assert charts.figure_totals(ex.figure) == _net_by_month(org, "BaseCurrencyAmount", "USD")
+
+
+def test_account_picker_redraws_with_only_that_account(df, org):
+    ex = widgets.SpendExplorer(df)
+    before = [list(t.y) for t in ex.figure.data]
+    acct = org.accounts[2]
+    ex.account_picker.value = (acct.account_id,)
+    assert _trace_names(ex.figure) == [f"{acct.name} ({acct.account_id})"]
+    assert [list(t.y) for t in ex.figure.data] != before
+    assert charts.figure_totals(ex.figure) == _net_by_month(
+        org, "BaseCurrencyAmount", "USD", accounts={acct.account_id}
+    )
+
+
+def test_period_picker_narrows_the_months(df, org):
+    ex = widgets.SpendExplorer(df)
+    months = list(ex.period_picker.options)
+    ex.period_picker.value = (months[3], months[5])
+    assert list(ex.figure.data[0].x) == months[3:6]
+    assert charts.figure_totals(ex.figure) == _net_by_month(
+        org, "BaseCurrencyAmount", "USD", months=(months[3], months[5])
+    )
+
+
+def test_view_and_currency_pickers_follow_the_selection(df, org):
+    ex = widgets.SpendExplorer(df)
+    eu = next(a for a in org.accounts if a.payment_currency != "USD")
+    ex.account_picker.value = (eu.account_id,)
+    ex.view_picker.value = "payment"
+    # only the selected account's payment currency is offered, and drawn
+    assert list(ex.currency_picker.options) == [eu.payment_currency]
+    assert eu.payment_currency in ex.figure.layout.yaxis.title.text
+    assert charts.figure_totals(ex.figure) == _net_by_month(
+        org, "PaymentCurrencyAmount", eu.payment_currency, accounts={eu.account_id}
+    )
+    # widening the selection offers every payment currency, one at a time
+    ex.account_picker.value = tuple(a.account_id for a in org.accounts)
+    assert set(ex.currency_picker.options) == {a.payment_currency for a in org.accounts}
+    for cur in ex.currency_picker.options:
+        ex.currency_picker.value = cur
+        assert ex.figure.layout.meta["invoicekit"]["currency"] == cur
+        assert cur in ex.figure.layout.yaxis.title.text
+
+
+def test_chart_picker_switches_chart(df):
+    ex = widgets.SpendExplorer(df)
+    ex.chart_picker.value = "top"
+    assert ex.figure.layout.meta["invoicekit"]["chart"] == "top_accounts"
+    assert ex.figure.data[0].orientation == "h"
+    ex.chart_picker.value = "mom"
+    assert ex.figure.layout.meta["invoicekit"]["chart"] == "month_over_month"
+    ex.chart_picker.value = "trend_entity"
+    assert ex.figure.layout.meta["invoicekit"]["by"] == "entity"
+
+
+def test_empty_selection_says_why_instead_of_failing(df):
+    ex = widgets.SpendExplorer(df)
+    ex.account_picker.value = ()
+    assert len(ex.figure.data) == 0
+    assert "pick at least one account" in ex.message.value
+    ex.account_picker.value = (ex.account_picker.options[0][1],)
+    assert len(ex.figure.data) == 1 and ex.message.value == ""
