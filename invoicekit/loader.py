@@ -310,10 +310,11 @@ def resolve_fleet(fleet_or_accounts: Any) -> Fleet:
     --------
     >>> fleet = resolve_fleet(["111111111111"])  # doctest: +SKIP
     """
+    if hasattr(fleet_or_accounts, "accounts") and hasattr(fleet_or_accounts, "session_for"):
+        return fleet_or_accounts  # a Fleet (or anything shaped like one)
+
     from invoicekit.fleet import Fleet, load_fleet
 
-    if isinstance(fleet_or_accounts, Fleet):
-        return fleet_or_accounts
     if isinstance(fleet_or_accounts, str | os.PathLike):
         return load_fleet(fleet_or_accounts)
     if isinstance(fleet_or_accounts, Iterable) and not isinstance(fleet_or_accounts, Mapping):

@@ -155,3 +155,252 @@ def test_issued_windows_take_naive_times_as_utc_and_convert_aware_ones():
 def test_issued_windows_refuse_a_reversed_interval():
     with pytest.raises(InvalidArgumentError, match="swap"):
         issued_windows(date(2025, 2, 1), date(2025, 1, 1))
+
+
+# --------------------------------------------------------------------------------------------
+# Dispatch, pagination, failures and dedupe on recorded-style payloads (fake clients)
+# --------------------------------------------------------------------------------------------
+
+import threading  # noqa: E402
+import time  # noqa: E402
+import types  # noqa: E402
+import warnings  # noqa: E402
+
+from botocore.exceptions import ClientError, NoCredentialsError  # noqa: E402
+
+from invoicekit import loader, schema  # noqa: E402
+from invoicekit.errors import ConfigError  # noqa: E402
+
+
+def _summary(account: str, invoice: str, year: int, month: int, total: str = "10.00") -> dict:
+    return {
+        "AccountId": account,
+        "InvoiceId": invoice,
+        "InvoiceType": "INVOICE",
+        "BillingPeriod": {"Month": month, "Year": year},
+        "IssuedDate": datetime(year, month, 28, tzinfo=UTC),
+        "BaseCurrencyAmount": {"CurrencyCode": "USD", "TotalAmount": total},
+    }
+
+
+def _client_error(code: str, status: int, retries: int = 0) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": f"{code} message"},
+            "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": retries},
+        },
+        "ListInvoiceSummaries",
+    )
+
+
+class FakeClient:
+    """Answers ListInvoiceSummaries from a dict {(year, month): [records]} with real paging."""
+
+    def __init__(self, account, data, *, fail=None, delay=0.0, log=None):
+        self.account, self.data, self.fail, self.delay = account, data, fail or {}, delay
+        self.calls: list[dict] = [] if log is None else log
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+        self.meta = types.SimpleNamespace(
+            events=types.SimpleNamespace(register=lambda *a, **k: None)
+        )
+
+    def list_invoice_summaries(self, **kw):
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            self.calls.append(kw)
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            assert kw["Selector"] == {"ResourceType": "ACCOUNT_ID", "Value": self.account}
+            bp = kw["Filter"]["BillingPeriod"]
+            ym = (bp["Year"], bp["Month"])
+            if ym in self.fail or "*" in self.fail:
+                raise self.fail.get(ym) or self.fail["*"]
+            rows = self.data.get(ym, [])
+            start = int(kw.get("NextToken") or 0)
+            page = rows[start : start + kw["MaxResults"]]
+            out = {"InvoiceSummaries": page, "ResponseMetadata": {"RetryAttempts": 0}}
+            if start + kw["MaxResults"] < len(rows):
+                out["NextToken"] = str(start + kw["MaxResults"])
+            return out
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+class FakeFleet:
+    def __init__(self, clients: dict[str, FakeClient]):
+        self.accounts = tuple(types.SimpleNamespace(id=a, name=f"Payer {a[-1]}") for a in clients)
+        self.clients = clients
+
+    def session_for(self, account):
+        return account.id
+
+
+@pytest.fixture
+def fake_clients(monkeypatch):
+    def install(clients: dict[str, FakeClient]) -> FakeFleet:
+        fleet = FakeFleet(clients)
+
+        def make(fleet_, account, capture):
+            c = clients[account.id]
+            if isinstance(c, Exception):
+                raise c
+            return c
+
+        monkeypatch.setattr(loader, "_make_client", make)
+        return fleet
+
+    return install
+
+
+ACC = ["111111111111", "222222222222", "333333333333"]
+
+
+def _data(account: str, n_per_month: int = 1) -> dict:
+    return {
+        (2025, m): [
+            _summary(account, f"{account[-1]}-{m}-{i}", 2025, m) for i in range(n_per_month)
+        ]
+        for m in (1, 2, 3)
+    }
+
+
+def test_every_account_and_month_is_read_with_pagination(fake_clients):
+    clients = {a: FakeClient(a, _data(a, n_per_month=5)) for a in ACC}
+    fleet = fake_clients(clients)
+    df = loader.read_invoice_summaries(fleet, "2025-01", "2025-03", max_results=2, progress=False)
+    assert list(df.columns) == schema.COLUMNS
+    assert len(df) == 3 * 3 * 5
+    assert df.attrs["failures"] == []
+    assert df.attrs["api_calls"] == 3 * 3 * 3  # 5 invoices in pages of 2: 3 calls per window
+    assert sum(len(c.calls) for c in clients.values()) == 27
+    assert set(df["account_name"]) == {"Payer 1", "Payer 2", "Payer 3"}
+    assert all(c.calls[0]["MaxResults"] == 2 for c in clients.values())
+    # sorted: account, billing period
+    assert df["account_id"].tolist() == sorted(df["account_id"].tolist())
+
+
+def test_a_denied_account_is_reported_and_the_others_are_kept(fake_clients):
+    denied = ACC[1]
+    clients = {a: FakeClient(a, _data(a)) for a in ACC}
+    clients[denied].fail = {"*": _client_error("AccessDeniedException", 403)}
+    fleet = fake_clients(clients)
+    df = loader.read_invoice_summaries(fleet, "2025-01", "2025-03", per_account=1, progress=False)
+    assert set(df["account_id"]) == {ACC[0], ACC[2]}
+    assert len(df) == 6
+    (failure,) = df.attrs["failures"]
+    assert failure["account_id"] == denied and failure["account_name"] == "Payer 2"
+    assert failure["code"] == "AccessDeniedException"
+    assert failure["operation"] == "ListInvoiceSummaries"
+    assert denied in failure["message"] and "\n" not in failure["message"]
+    assert sorted(failure["windows"]) == ["2025-01", "2025-02", "2025-03"]
+    assert len(clients[denied].calls) == 1  # the account's other months were not hammered
+
+
+def test_throttling_that_outlasts_retries_fails_only_that_window(fake_clients):
+    acct = ACC[0]
+    clients = {acct: FakeClient(acct, _data(acct))}
+    clients[acct].fail = {(2025, 2): _client_error("ThrottlingException", 429, retries=9)}
+    df = loader.read_invoice_summaries(fake_clients(clients), "2025-01", "2025-03", progress=False)
+    assert sorted(str(p) for p in df["billing_period"]) == ["2025-01", "2025-03"]
+    (failure,) = df.attrs["failures"]
+    assert failure["code"] == "ThrottlingException" and failure["windows"] == ["2025-02"]
+    assert df.attrs["api_calls"] == 2 + 10  # the throttled call cost 10 attempts
+
+
+def test_no_credentials_anywhere_is_a_config_error(fake_clients):
+    clients = {a: FakeClient(a, _data(a)) for a in ACC}
+    for c in clients.values():
+        c.fail = {"*": NoCredentialsError()}
+    with pytest.raises(ConfigError, match=r"no AWS credentials .*\(and 2 more accounts\)"):
+        loader.read_invoice_summaries(fake_clients(clients), "2025-01", "2025-02", progress=False)
+
+
+def test_a_config_error_for_one_account_is_a_per_account_failure(fake_clients):
+    clients = {a: FakeClient(a, _data(a)) for a in ACC}
+    clients[ACC[2]] = ConfigError("profile 'nope' not found")
+    df = loader.read_invoice_summaries(fake_clients(clients), "2025-01", "2025-03", progress=False)
+    assert set(df["account_id"]) == {ACC[0], ACC[1]}
+    (failure,) = df.attrs["failures"]
+    assert failure["code"] == "ConfigError" and "nope" in failure["message"]
+
+
+def test_unexpected_exceptions_are_not_swallowed(fake_clients):
+    clients = {ACC[0]: FakeClient(ACC[0], _data(ACC[0]))}
+    clients[ACC[0]].fail = {(2025, 1): KeyError("bug")}
+    with pytest.raises(KeyError):
+        loader.read_invoice_summaries(fake_clients(clients), "2025-01", "2025-02", progress=False)
+
+
+def test_requests_per_account_in_flight_are_bounded(fake_clients):
+    clients = {a: FakeClient(a, _data(a), delay=0.02) for a in ACC}
+    fleet = fake_clients(clients)
+    loader.read_invoice_summaries(
+        fleet, "2025-01", "2025-03", per_account=1, max_workers=8, progress=False
+    )
+    assert max(c.max_active for c in clients.values()) == 1
+    clients = {a: FakeClient(a, _data(a), delay=0.02) for a in ACC}
+    fleet = fake_clients(clients)
+    loader.read_invoice_summaries(
+        fleet, "2025-01", "2025-03", per_account=3, max_workers=9, progress=False
+    )
+    assert max(c.max_active for c in clients.values()) == 3
+
+
+def test_identical_repeats_are_dropped_and_differing_versions_kept_with_a_warning(fake_clients):
+    a = ACC[0]
+    same = _summary(a, "E-1", 2025, 1)
+    data = {(2025, 1): [same, dict(same)], (2025, 2): [_summary(a, "E-2", 2025, 2)]}
+    data[(2025, 2)].append(_summary(a, "E-1", 2025, 1, total="99.00"))  # same id, other content
+    clients = {a: FakeClient(a, data)}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = loader.read_invoice_summaries(
+            fake_clients(clients), "2025-01", "2025-02", progress=False
+        )
+    assert sorted(df["invoice_id"]) == ["E-1", "E-1", "E-2"]
+    assert sorted(str(t) for t in df.loc[df.invoice_id == "E-1", "base_total"]) == [
+        "10.0000000000",
+        "99.0000000000",
+    ]
+    assert any("E-1" in str(w.message) and "duplicate_invoice" in str(w.message) for w in caught)
+
+
+def test_list_invoice_summaries_streams_raw_records_and_reports(fake_clients):
+    clients = {a: FakeClient(a, _data(a, 2)) for a in ACC}
+    clients[ACC[0]].fail = {"*": _client_error("AccessDeniedException", 403)}
+    stream = loader.list_invoice_summaries(
+        fake_clients(clients), "2025-01", "2025-03", per_account=1, progress=False
+    )
+    records = list(stream)
+    assert len(records) == 2 * 3 * 2
+    assert all(isinstance(r["IssuedDate"], datetime) for r in records)  # raw, as boto3 gives
+    assert [f["account_id"] for f in stream.failures] == [ACC[0]]
+    assert stream.api_calls == 6 + 1
+
+
+def test_a_progress_bar_is_shown_unless_turned_off(fake_clients, capsys):
+    clients = {a: FakeClient(a, _data(a)) for a in ACC}
+    loader.read_invoice_summaries(fake_clients(clients), "2025-01", "2025-03", progress=True)
+    assert "invoice summaries" in capsys.readouterr().err
+    loader.read_invoice_summaries(fake_clients(clients), "2025-01", "2025-03", progress=False)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"max_workers": 0}, "max_workers"),
+        ({"max_results": 101}, "max_results"),
+        ({"per_account": 0}, "per_account"),
+        ({"settle_days": -1, "store": "unused"}, "settle_days"),
+    ],
+)
+def test_bad_options_are_refused(fake_clients, kwargs, fragment):
+    fleet = fake_clients({ACC[0]: FakeClient(ACC[0], {})})
+    with pytest.raises(InvalidArgumentError, match=fragment):
+        loader.read_invoice_summaries(fleet, "2025-01", "2025-02", progress=False, **kwargs)
