@@ -65,6 +65,11 @@ ANOMALY_CHECKS = {
 #: Days between an invoice's issue date and its due date.
 PAYMENT_TERMS_DAYS = 30
 BASE_CURRENCY = "USD"
+_VIEW_KEYS = {
+    "base": "BaseCurrencyAmount",
+    "tax": "TaxCurrencyAmount",
+    "payment": "PaymentCurrencyAmount",
+}
 _ACCOUNT_ID_BASE = 100_000_000_000
 _ANOMALIES_PER_KIND = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -1107,20 +1112,29 @@ class _Builder:
                 f"{', '.join(g['InvoiceId'] for g in gone)} withheld",
             )
 
-        # total_mismatch: TotalAmount of the base view off by a few cents
-        for inv in candidates(big)[:_ANOMALIES_PER_KIND]:
+        # total_mismatch: TotalAmount of one view off by a little, on an all-USD invoice (no
+        # view is converted from it, so only the arithmetic check can see the difference)
+        def unconverted(inv: dict) -> bool:
+            return big(inv) and not any(
+                "CurrencyExchangeDetails" in inv[k]
+                for k in ("TaxCurrencyAmount", "PaymentCurrencyAmount")
+            )
+
+        for inv in candidates(unconverted)[:_ANOMALIES_PER_KIND]:
             used_cells.add(cell(inv))
-            view = inv["BaseCurrencyAmount"]
+            name = rng.choice(("base", "tax", "payment"))
+            view = inv[_VIEW_KEYS[name]]
+            cur = view["CurrencyCode"]
             before = Decimal(view["TotalAmountBeforeTax"])
             taxes = Decimal(view["AmountBreakdown"]["Taxes"]["TotalAmount"])
             delta = Decimal(rng.choice(("0.01", "0.10", "1.00", "-0.05", "12.34")))
-            view["TotalAmount"] = _fmt(before + taxes + delta, "USD")
+            view["TotalAmount"] = _fmt(before + taxes + delta, cur)
             record(
                 "total_mismatch",
                 inv,
-                "base",
-                f"base TotalAmount {view['TotalAmount']} != TotalAmountBeforeTax {before} "
-                f"+ Taxes {taxes} (off by {delta})",
+                name,
+                f"{name} TotalAmount {view['TotalAmount']} {cur} != TotalAmountBeforeTax "
+                f"{before} + Taxes {taxes} (off by {delta})",
                 inv["InvoiceId"],
             )
 
