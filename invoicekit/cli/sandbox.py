@@ -1,0 +1,240 @@
+"""``invoicekit sandbox``: run the offline AWS Invoicing sandbox in the foreground.
+
+The first line of output is the endpoint URL (scripts read it); then a table of the accounts and
+how to point the AWS CLI at the sandbox. SIGINT and SIGTERM stop it cleanly (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+HELP = "run the offline AWS Invoicing sandbox in the foreground"
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction between 0 and 1")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535, 0 = free)")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``invoicekit sandbox``."""
+    g = parser.add_argument_group("server")
+    g.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    g.add_argument("--port", type=_port, default=0, help="port; 0 (default) picks a free port")
+    g.add_argument(
+        "--write-config",
+        metavar="PATH",
+        help="write a fleet YAML (plus PATH-stem.aws-config/.aws-credentials) reaching every account",
+    )
+    g.add_argument(
+        "--access-log", action="store_true", help="log one line per request (secrets redacted)"
+    )
+    g.add_argument("--quiet", action="store_true", help="print only the endpoint URL (for scripts)")
+    o = parser.add_argument_group("organization")
+    o.add_argument("--seed", type=int, default=7, help="seed of the synthetic data (default 7)")
+    o.add_argument("--accounts", type=int, default=12, help="payer accounts (default 12)")
+    o.add_argument("--months", type=int, default=24, help="billing months (default 24)")
+    o.add_argument("--today", help="pin 'now' (YYYY-MM-DD); the last closed month is billed last")
+    o.add_argument("--anomalies", action="store_true", help="plant known reconciliation problems")
+    f = parser.add_argument_group("faults (deterministic by --seed)")
+    f.add_argument("--latency-ms", type=_non_negative, default=0.0, help="added latency (ms)")
+    f.add_argument("--jitter-ms", type=_non_negative, default=0.0, help="plus uniform [0, X) ms")
+    f.add_argument(
+        "--rate-limit",
+        type=_positive,
+        metavar="R",
+        help="per-account token bucket, requests/s (429 ThrottlingException beyond)",
+    )
+    f.add_argument("--fault-throttle", type=_fraction, default=0.0, metavar="P",
+                   help="fraction answered ThrottlingException (429)")  # fmt: skip
+    f.add_argument("--fault-error", type=_fraction, default=0.0, metavar="P",
+                   help="fraction answered InternalServerException (500)")  # fmt: skip
+    f.add_argument("--fault-drop", type=_fraction, default=0.0, metavar="P",
+                   help="fraction of connections closed without a response")  # fmt: skip
+    f.add_argument("--fault-truncate", type=_fraction, default=0.0, metavar="P",
+                   help="fraction of document downloads cut short")  # fmt: skip
+    f.add_argument(
+        "--fault-operations",
+        metavar="OPS",
+        help="comma list the faults apply to: ListInvoiceSummaries,GetInvoicePDF,Document "
+        "(default all)",
+    )
+    f.add_argument("--url-lifetime", type=_positive, default=900, metavar="S",
+                   help="lifetime of document URLs in seconds (default 900)")  # fmt: skip
+    f.add_argument("--deny-account", action="append", default=[], metavar="ID",
+                   help="answer AccessDeniedException to this account's credentials (repeatable)")  # fmt: skip
+    f.add_argument("--role-session-max-s", type=_positive, metavar="S",
+                   help="cap the lifetime of AssumeRole credentials (test refresh)")  # fmt: skip
+
+
+def _table(org) -> str:
+    rows = [("account", "name", "invoicing entity", "currencies (base/tax/payment)")]
+    for a in org.accounts:
+        rows.append(
+            (
+                a.account_id,
+                a.name,
+                a.invoicing_entity,
+                f"{a.base_currency}/{a.tax_currency}/{a.payment_currency}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def _usage(org, endpoint: str, config_path: str | None) -> str:
+    first = org.accounts[0]
+    last_year, last_month = org.periods[-1]
+    lines = [
+        "",
+        "Point the AWS CLI at it (fake keys, only the sandbox accepts them):",
+        f"  export AWS_ACCESS_KEY_ID={first.access_key_id}",
+        f"  export AWS_SECRET_ACCESS_KEY={first.secret_access_key}",
+        "  export AWS_DEFAULT_REGION=us-east-1",
+        f"  aws invoicing list-invoice-summaries --endpoint-url {endpoint} \\",
+        f"      --selector ResourceType=ACCOUNT_ID,Value={first.account_id} \\",
+        f"      --filter 'BillingPeriod={{Month={last_month},Year={last_year}}}'",
+    ]
+    if config_path:
+        from pathlib import Path
+
+        cfg = Path(config_path).resolve()
+        stem = _stem(config_path)
+        lines += [
+            "",
+            f"Fleet config written: {cfg}",
+            "  its profiles include the endpoint (accounts alternate own keys / assumed role):",
+            f"  export AWS_CONFIG_FILE={cfg.parent / (stem + '.aws-config')}",
+            f"  export AWS_SHARED_CREDENTIALS_FILE={cfg.parent / (stem + '.aws-credentials')}",
+            f"  aws --profile invoicekit-sandbox-{first.account_id} invoicing "
+            "list-invoice-summaries ...",
+        ]
+    lines += ["", f"Admin: {endpoint}/_sandbox/health|org|stats|anomalies.  Ctrl-C stops."]
+    return "\n".join(lines)
+
+
+def _stem(path: str) -> str:
+    from pathlib import Path
+
+    p = Path(path)
+    return p.stem if p.suffix in (".yaml", ".yml") else p.name
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the sandbox and serve until SIGINT/SIGTERM."""
+    from invoicekit.errors import InvalidArgumentError
+    from invoicekit.sandbox import Faults, write_fleet_config
+    from invoicekit.sandbox.org import build_organization
+    from invoicekit.sandbox.server import SandboxServer
+
+    if args.accounts < 1:
+        raise InvalidArgumentError("--accounts must be at least 1")
+    if args.months < 1:
+        raise InvalidArgumentError("--months must be at least 1")
+    operations = None
+    if args.fault_operations:
+        operations = tuple(x.strip() for x in args.fault_operations.split(",") if x.strip())
+    try:
+        faults = Faults(
+            throttle_rate=args.fault_throttle,
+            error_rate=args.fault_error,
+            drop_rate=args.fault_drop,
+            truncate_rate=args.fault_truncate,
+            operations=operations,
+        )
+    except ValueError as exc:
+        raise InvalidArgumentError(str(exc)) from None
+    org = build_organization(
+        seed=args.seed, accounts=args.accounts, months=args.months, today=args.today,
+        anomalies=args.anomalies,
+    )  # fmt: skip
+    try:
+        server = SandboxServer(
+            org,
+            host=args.host,
+            port=args.port,
+            seed=args.seed,
+            latency_ms=args.latency_ms,
+            jitter_ms=args.jitter_ms,
+            rate_limit=args.rate_limit,
+            faults=faults,
+            url_lifetime_s=int(args.url_lifetime),
+            deny_accounts=args.deny_account,
+            role_session_max_s=args.role_session_max_s,
+            access_log=args.access_log,
+        )
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+            "choose another --port, or 0 for a free one"
+        ) from None
+    if args.access_log:
+        import logging
+
+        logging.getLogger("invoicekit.sandbox").setLevel(logging.INFO)
+    stop = threading.Event()
+
+    def _on_signal(signum, frame) -> None:  # noqa: ARG001
+        stop.set()
+
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if args.write_config:
+            write_fleet_config(args.write_config, org, server.endpoint_url)
+        server.start()
+        print(server.endpoint_url, flush=True)
+        if not args.quiet:
+            print(
+                f"invoicekit sandbox: {len(org.accounts)} payer accounts x {len(org.periods)} "
+                f"billing months ({org.periods[0][0]}-{org.periods[0][1]:02d} .. "
+                f"{org.periods[-1][0]}-{org.periods[-1][1]:02d}), {len(org.invoices)} invoices, "
+                f"seed {org.seed}"
+            )
+            print(_table(org))
+            print(_usage(org, server.endpoint_url, args.write_config), flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if not args.quiet:
+        print("invoicekit sandbox: stopped", file=sys.stderr)
+    return 0
