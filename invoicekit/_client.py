@@ -1,0 +1,225 @@
+"""The one client factory: every botocore client invoicekit uses is made here.
+
+Every client gets the same retry policy (botocore ``adaptive`` mode: exponential back-off plus a
+client-side token bucket that slows down after throttling — per client, and there is one client
+per account, so a throttled account backs off alone), connection pool size, timeouts, a user
+agent suffix ``invoicekit/<version>`` and a region (``us-east-1`` when none is configured: the
+Invoicing API is global and lives there).
+
+Endpoints follow the standard AWS configuration (``AWS_ENDPOINT_URL_INVOICING``,
+``AWS_ENDPOINT_URL``, a profile's ``endpoint_url`` or ``services`` section) unless an explicit
+``endpoint_url`` is given here or registered for the session with :func:`set_session_endpoint`
+(the fleet file's ``endpoint_url``).
+
+Clients are cached per (session, service, endpoint, pool size) and created under a lock:
+creating a client is expensive and not thread-safe on a shared session.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any
+
+import botocore.config
+
+__all__ = [
+    "DEFAULT_REGION",
+    "MAX_ATTEMPTS",
+    "CONNECT_TIMEOUT_S",
+    "READ_TIMEOUT_S",
+    "client",
+    "client_config",
+    "new_client",
+    "set_session_endpoint",
+    "session_endpoint",
+    "user_agent",
+]
+
+#: Region used when neither the fleet, the profile nor the environment names one.
+DEFAULT_REGION = "us-east-1"
+#: Total attempts per call (first try + retries) in adaptive mode.
+MAX_ATTEMPTS = 10
+CONNECT_TIMEOUT_S = 10
+READ_TIMEOUT_S = 60
+
+_LOCK = threading.RLock()
+# session -> {(service, endpoint_url, max_pool_connections): client}
+_CLIENTS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None, int], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+_SESSION_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+# session -> endpoint override registered by the fleet (applies to every service)
+_ENDPOINTS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def user_agent() -> str:
+    """The user agent suffix every client sends: ``invoicekit/<version>``."""
+    from invoicekit import __version__
+
+    return f"invoicekit/{__version__}"
+
+
+def client_config(max_pool_connections: int = 32) -> botocore.config.Config:
+    """The botocore ``Config`` every invoicekit client uses.
+
+    Examples
+    --------
+    >>> from invoicekit._client import client_config
+    >>> client_config().retries
+    {'mode': 'adaptive', 'max_attempts': 10}
+    """
+    return botocore.config.Config(
+        retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+        max_pool_connections=max_pool_connections,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        user_agent_extra=user_agent(),
+    )
+
+
+def set_session_endpoint(session: Any, endpoint_url: str | None) -> None:
+    """Register an endpoint override used by :func:`client` for every service of ``session``.
+
+    The fleet file's ``endpoint_url`` (per account or in ``defaults``) lands here. ``None``
+    removes the override. Explicit ``endpoint_url=`` arguments to :func:`client` still win.
+
+    Examples
+    --------
+    >>> import boto3
+    >>> from invoicekit._client import set_session_endpoint, session_endpoint
+    >>> s = boto3.Session(region_name="us-east-1")
+    >>> set_session_endpoint(s, "http://127.0.0.1:8080")
+    >>> session_endpoint(s)
+    'http://127.0.0.1:8080'
+    """
+    with _LOCK:
+        if endpoint_url:
+            _ENDPOINTS[session] = endpoint_url
+        else:
+            _ENDPOINTS.pop(session, None)
+
+
+def session_endpoint(session: Any) -> str | None:
+    """The endpoint override registered for ``session`` (see :func:`set_session_endpoint`)."""
+    with _LOCK:
+        return _ENDPOINTS.get(session)
+
+
+def client(
+    session: Any,
+    service: str,
+    *,
+    account_id: str | None = None,
+    max_pool_connections: int = 32,
+    endpoint_url: str | None = None,
+) -> Any:
+    """Return the (cached) botocore client for ``service`` on ``session``.
+
+    Parameters
+    ----------
+    session : boto3.Session or botocore.session.Session
+        Usually ``Fleet.session_for(account)``.
+    service : str
+        ``"invoicing"``, ``"sts"``, ...
+    account_id : str, optional
+        The payer account the client is for (error messages only; the session decides whose
+        credentials are used).
+    max_pool_connections : int
+        HTTP connection pool size (the loader sizes it to its concurrency).
+    endpoint_url : str, optional
+        Explicit endpoint; otherwise the session's registered override, otherwise the standard
+        AWS configuration (``AWS_ENDPOINT_URL_<SERVICE>``, profile ``endpoint_url``), otherwise
+        the AWS endpoint.
+
+    Returns
+    -------
+    botocore.client.BaseClient
+        Shared across threads (botocore clients are thread-safe once created).
+
+    Examples
+    --------
+    >>> import boto3
+    >>> from invoicekit._client import client
+    >>> s = boto3.Session()
+    >>> c = client(s, "invoicing", endpoint_url="http://127.0.0.1:9")
+    >>> c.meta.region_name, c.meta.endpoint_url
+    ('us-east-1', 'http://127.0.0.1:9')
+    >>> c is client(s, "invoicing", endpoint_url="http://127.0.0.1:9")
+    True
+    """
+    with _LOCK:
+        url = endpoint_url or _ENDPOINTS.get(session)
+        key = (service, url, int(max_pool_connections))
+        per_session = _CLIENTS.get(session)
+        if per_session is None:
+            per_session = {}
+            _CLIENTS[session] = per_session
+            _SESSION_LOCKS[session] = threading.Lock()
+        cached = per_session.get(key)
+        if cached is not None:
+            return cached
+        session_lock = _SESSION_LOCKS[session]
+    # Create outside the global lock (other accounts go on) but one at a time per session.
+    with session_lock:
+        cached = per_session.get(key)
+        if cached is not None:
+            return cached
+        made = new_client(
+            session,
+            service,
+            account_id=account_id,
+            max_pool_connections=max_pool_connections,
+            endpoint_url=url,
+        )
+        per_session[key] = made
+        return made
+
+
+def new_client(
+    session: Any,
+    service: str,
+    *,
+    account_id: str | None = None,
+    max_pool_connections: int = 32,
+    endpoint_url: str | None = None,
+    **credentials: Any,
+) -> Any:
+    """Create an uncached client with invoicekit's configuration (see :func:`client`).
+
+    Used where a client must carry explicit credentials (``aws_access_key_id=...``), e.g. the
+    STS client that assumes a payer account's role. Prefer :func:`client` everywhere else.
+
+    Examples
+    --------
+    >>> import boto3
+    >>> from invoicekit._client import new_client
+    >>> sts = new_client(boto3.Session(), "sts", aws_access_key_id="AKIAEXAMPLEEXAMPLE00",
+    ...                  aws_secret_access_key="x")
+    >>> sts.meta.region_name
+    'us-east-1'
+    """
+    from botocore.exceptions import BotoCoreError
+
+    from invoicekit.errors import ConfigError
+
+    region = getattr(session, "region_name", None)
+    if region is None and hasattr(session, "get_config_variable"):
+        region = session.get_config_variable("region")
+    kwargs: dict[str, Any] = {
+        "region_name": region or DEFAULT_REGION,
+        "config": client_config(max_pool_connections),
+        **credentials,
+    }
+    url = endpoint_url or session_endpoint(session)
+    if url:
+        kwargs["endpoint_url"] = url
+    creator = getattr(session, "client", None) or session.create_client
+    try:
+        return creator(service, **kwargs)
+    except (BotoCoreError, ValueError) as exc:
+        who = f"account {account_id}" if account_id else "the session"
+        raise ConfigError(
+            f"cannot create the {service} client for {who}: {exc} "
+            "(fix: check the profile, region and endpoint_url)"
+        ) from exc

@@ -1,0 +1,900 @@
+"""Fleet configuration: which payer accounts to read, and whose credentials reach each one.
+
+A fleet file is YAML::
+
+    aws_config_file: fleet.aws-config            # optional, relative to this file
+    aws_shared_credentials_file: fleet.aws-credentials
+    defaults:                                     # optional
+      region: us-east-1
+      endpoint_url: http://127.0.0.1:4566
+      max_concurrency: 16
+    accounts:
+      - id: "111111111111"                        # always quoted: 12 digits
+        name: Retail EU
+        profile: retail-eu                        # a profile (static keys, SSO, role, ...)
+      - id: "222222222222"
+        name: Payments
+        role_arn: arn:aws:iam::222222222222:role/InvoiceReader
+        external_id: finops-2026
+        source_profile: org-admin                 # optional: else the default chain
+      - id: "333333333333"                        # neither: the default credential chain
+
+:func:`load_fleet` validates the file and reports every problem with the file, the line and the
+fix. :meth:`Fleet.session_for` gives one cached ``boto3.Session`` per account; assumed roles use
+refreshable credentials, so long runs renew them before they expire.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.utils import parse_timestamp
+
+from invoicekit import _client
+from invoicekit.errors import ConfigError
+
+__all__ = [
+    "PayerAccount",
+    "Fleet",
+    "load_fleet",
+    "ACCOUNT_KEYS",
+    "TOP_LEVEL_KEYS",
+    "DEFAULTS_KEYS",
+    "role_session_name",
+]
+
+#: Keys allowed at the top of a fleet file.
+TOP_LEVEL_KEYS: tuple[str, ...] = (
+    "accounts",
+    "aws_config_file",
+    "aws_shared_credentials_file",
+    "defaults",
+)
+#: Keys allowed under ``defaults``.
+DEFAULTS_KEYS: tuple[str, ...] = ("region", "endpoint_url", "max_concurrency")
+#: Keys allowed in an account entry.
+ACCOUNT_KEYS: tuple[str, ...] = (
+    "id",
+    "name",
+    "profile",
+    "role_arn",
+    "external_id",
+    "source_profile",
+    "region",
+    "endpoint_url",
+)
+
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ROLE_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+
+
+def role_session_name(account_id: str) -> str:
+    """The ``RoleSessionName`` invoicekit uses when it assumes an account's role.
+
+    Examples
+    --------
+    >>> role_session_name("222222222222")
+    'invoicekit-222222222222'
+    """
+    return f"invoicekit-{account_id}"
+
+
+@dataclass(frozen=True)
+class PayerAccount:
+    """One payer account and how to reach it.
+
+    At most one of ``profile`` and ``role_arn``; neither means the default credential chain.
+    ``external_id`` and ``source_profile`` only go with ``role_arn``.
+
+    Examples
+    --------
+    >>> from invoicekit.fleet import PayerAccount
+    >>> PayerAccount("111111111111", "Retail EU", profile="retail-eu").profile
+    'retail-eu'
+    """
+
+    id: str
+    name: str | None = None
+    profile: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = None
+    source_profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``"111111111111 (Retail EU)"`` — how messages name the account."""
+        return f"{self.id} ({self.name})" if self.name else self.id
+
+    @property
+    def credential_source(self) -> str:
+        """``"profile"``, ``"role"`` or ``"default"``."""
+        if self.profile:
+            return "profile"
+        if self.role_arn:
+            return "role"
+        return "default"
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation (shared by YAML and Python input). Values arrive as (value, line) pairs.
+# ----------------------------------------------------------------------------------------------
+
+_Item = tuple[Any, "int | None"]
+
+
+class _Where:
+    """Where a problem is: the fleet file (if any) and the line."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        # line -> source text of a scalar YAML did not read as a string (e.g. an unquoted id)
+        self.raw_text: dict[int, str] = {}
+
+    def error(self, message: str, line: int | None) -> ConfigError:
+        return ConfigError(message, path=self.path, line=line if self.path else None)
+
+
+def _string(where: _Where, key: str, item: _Item, context: str) -> str:
+    value, line = item
+    if not isinstance(value, str) or not value.strip():
+        raise where.error(f"{context}{key} must be a non-empty string, got {value!r}", line)
+    return value.strip()
+
+
+def _validate_account(
+    where: _Where, entry: Mapping[str, _Item], entry_line: int | None, index: int
+) -> PayerAccount:
+    context = f"accounts[{index}]: "
+    unknown = [k for k in entry if k not in ACCOUNT_KEYS]
+    if unknown:
+        key = unknown[0]
+        raise where.error(
+            f"{context}unknown key '{key}' (known keys: {', '.join(ACCOUNT_KEYS)})",
+            entry[key][1],
+        )
+    if "id" not in entry:
+        raise where.error(f"{context}missing 'id' (the 12-digit payer account id)", entry_line)
+    raw_id, id_line = entry["id"]
+    if not isinstance(raw_id, str):
+        text = where.raw_text.get(id_line, str(raw_id)) if id_line is not None else str(raw_id)
+        digits = text if re.fullmatch(r"\d{12}", text) else "111111111111"
+        raise where.error(
+            f'{context}account id {text} must be a quoted string: write id: "{digits}" '
+            f"(ids must be quoted strings: YAML reads an unquoted id as the number {raw_id!r}, "
+            "which loses leading zeros)",
+            id_line,
+        )
+    account_id = raw_id.strip()
+    if not _ACCOUNT_ID.match(account_id):
+        raise where.error(
+            f"{context}account id {raw_id!r} is not 12 digits "
+            '(ids must be quoted strings of exactly 12 digits, e.g. id: "111111111111")',
+            id_line,
+        )
+    context = f"account {account_id}: "
+    values: dict[str, str | None] = {}
+    for key in ACCOUNT_KEYS[1:]:
+        if key in entry and entry[key][0] is not None:
+            values[key] = _string(where, key, entry[key], context)
+        else:
+            values[key] = None
+    if values["profile"] and values["role_arn"]:
+        raise where.error(
+            f"{context}give either 'profile' or 'role_arn', not both (a profile that assumes a "
+            "role belongs in the AWS config file; role_arn here uses source_profile)",
+            entry["role_arn"][1],
+        )
+    role_arn = values["role_arn"]
+    if role_arn and not _ROLE_ARN.match(role_arn):
+        raise where.error(
+            f"{context}role_arn {role_arn!r} is not an IAM role ARN "
+            "(expected arn:aws:iam::<12-digit account>:role/<name>)",
+            entry["role_arn"][1],
+        )
+    for key in ("external_id", "source_profile"):
+        if values[key] and not role_arn:
+            raise where.error(
+                f"{context}'{key}' is only used with 'role_arn' (add role_arn, or remove {key})",
+                entry[key][1],
+            )
+    external_id = values["external_id"]
+    if external_id and not _EXTERNAL_ID.match(external_id):
+        raise where.error(
+            f"{context}external_id must be 2-1224 characters of letters, digits and +=,.@:/-",
+            entry["external_id"][1],
+        )
+    if values["region"]:
+        _check_region(where, values["region"], entry["region"][1], context)
+    if values["endpoint_url"]:
+        _check_url(where, values["endpoint_url"], entry["endpoint_url"][1], context)
+    return PayerAccount(id=account_id, **values)
+
+
+def _check_region(where: _Where, region: str, line: int | None, context: str) -> None:
+    if not _REGION.match(region):
+        raise where.error(f"{context}region {region!r} is not an AWS region like us-east-1", line)
+
+
+def _check_url(where: _Where, url: str, line: int | None, context: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise where.error(
+            f"{context}endpoint_url {url!r} must be an http(s) URL like http://127.0.0.1:4566",
+            line,
+        )
+    if parts.query or parts.username or parts.password:
+        raise where.error(f"{context}endpoint_url must not carry a query string or user info", line)
+
+
+def _validate_defaults(where: _Where, item: _Item | None) -> dict[str, Any]:
+    if item is None or item[0] is None:
+        return {}
+    value, line = item
+    if not isinstance(value, Mapping):
+        raise where.error(
+            "'defaults' must be a mapping (region, endpoint_url, max_concurrency)", line
+        )
+    out: dict[str, Any] = {}
+    for key, sub in value.items():
+        if key not in DEFAULTS_KEYS:
+            raise where.error(
+                f"defaults: unknown key '{key}' (known keys: {', '.join(DEFAULTS_KEYS)})", sub[1]
+            )
+    if "region" in value and value["region"][0] is not None:
+        out["region"] = _string(where, "region", value["region"], "defaults: ")
+        _check_region(where, out["region"], value["region"][1], "defaults: ")
+    if "endpoint_url" in value and value["endpoint_url"][0] is not None:
+        out["endpoint_url"] = _string(where, "endpoint_url", value["endpoint_url"], "defaults: ")
+        _check_url(where, out["endpoint_url"], value["endpoint_url"][1], "defaults: ")
+    if "max_concurrency" in value and value["max_concurrency"][0] is not None:
+        n, n_line = value["max_concurrency"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise where.error(
+                f"defaults: max_concurrency must be a positive integer, got {n!r}", n_line
+            )
+        out["max_concurrency"] = n
+    return out
+
+
+def _resolve_file(where: _Where, item: _Item | None, base: Path | None, key: str) -> str | None:
+    if item is None or item[0] is None:
+        return None
+    value = _string(where, key, item, "")
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    if not path.is_file():
+        raise where.error(f"{key} {value!r}: no such file ({path})", item[1])
+    return str(path)
+
+
+def _botocore_session(config_file: str | None, credentials_file: str | None) -> Any:
+    import botocore.session
+
+    bs = botocore.session.Session()
+    if config_file:
+        bs.set_config_variable("config_file", config_file)
+    if credentials_file:
+        bs.set_config_variable("credentials_file", credentials_file)
+    loader = _shared_loader()
+    if loader is not None:
+        bs.register_component("data_loader", loader)
+    return bs
+
+
+_LOADER_LOCK = threading.Lock()
+_LOADER: list[Any] = []
+
+
+def _shared_loader() -> Any:
+    """One botocore data loader for every session: service models are parsed once, not per account."""
+    with _LOADER_LOCK:
+        if not _LOADER:
+            import botocore.session
+
+            _LOADER.append(botocore.session.Session().get_component("data_loader"))
+        return _LOADER[0]
+
+
+def _check_profiles(
+    where: _Where,
+    accounts: list[PayerAccount],
+    lines: list[Mapping[str, _Item]],
+    config_file: str | None,
+    credentials_file: str | None,
+) -> None:
+    needed = [
+        (acct, key)
+        for acct in accounts
+        for key in ("profile", "source_profile")
+        if getattr(acct, key)
+    ]
+    if not needed:
+        return
+    bs = _botocore_session(config_file, credentials_file)
+    try:
+        known = set(bs.available_profiles)
+    except Exception as exc:  # a broken AWS config file
+        raise where.error(
+            f"cannot read the AWS config ({bs.get_config_variable('config_file')}): {exc}", None
+        ) from exc
+    for acct, key in needed:
+        name = getattr(acct, key)
+        if name in known:
+            continue
+        entry = lines[accounts.index(acct)]
+        cfg = os.path.expanduser(str(bs.get_config_variable("config_file")))
+        cred = os.path.expanduser(str(bs.get_config_variable("credentials_file")))
+        listed = ", ".join(sorted(known)[:10]) or "none"
+        raise where.error(
+            f"account {acct.id}: {key} '{name}' not found in the AWS config file {cfg} "
+            f"or credentials file {cred} (profiles there: {listed}; fix the name, or set "
+            "aws_config_file in the fleet file)",
+            entry.get(key, (None, None))[1],
+        )
+
+
+def _build(
+    where: _Where,
+    raw_accounts: list[tuple[Mapping[str, _Item], int | None]],
+    *,
+    config_file: str | None,
+    credentials_file: str | None,
+    defaults: Mapping[str, Any],
+    check_profiles: bool = True,
+) -> Fleet:
+    accounts: list[PayerAccount] = []
+    seen: dict[str, int | None] = {}
+    for index, (entry, line) in enumerate(raw_accounts):
+        acct = _validate_account(where, entry, line, index)
+        if acct.id in seen:
+            first = seen[acct.id]
+            at = f" (first at line {first})" if first is not None and where.path else ""
+            raise where.error(
+                f"account {acct.id} is listed twice{at}; each payer account once",
+                entry["id"][1],
+            )
+        seen[acct.id] = entry["id"][1]
+        accounts.append(acct)
+    if check_profiles:
+        _check_profiles(
+            where, accounts, [e for e, _ in raw_accounts], config_file, credentials_file
+        )
+    return Fleet(
+        accounts=tuple(accounts),
+        config_file=config_file,
+        credentials_file=credentials_file,
+        region=defaults.get("region"),
+        endpoint_url=defaults.get("endpoint_url"),
+        max_concurrency=defaults.get("max_concurrency"),
+        path=where.path,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# YAML with line numbers.
+# ----------------------------------------------------------------------------------------------
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _from_node(where: _Where, node: yaml.Node, constructor: Any) -> Any:
+    """Node tree → plain values where every mapping value is a (value, line) pair."""
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, _Item] = {}
+        for key_node, value_node in node.value:
+            key = constructor.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                raise where.error(f"keys must be strings, got {key!r}", _line(key_node))
+            if key in out:
+                raise where.error(
+                    f"key '{key}' appears twice in the same mapping (first at line {out[key][1]})",
+                    _line(key_node),
+                )
+            out[key] = (_from_node(where, value_node, constructor), _line(value_node))
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [(_from_node(where, item, constructor), _line(item)) for item in node.value]
+    value = constructor.construct_object(node, deep=True)
+    if not isinstance(value, str) and isinstance(node, yaml.ScalarNode):
+        where.raw_text.setdefault(_line(node), node.value)
+    return value
+
+
+def _parse_yaml(text: str, where: _Where) -> Any:
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise where.error(f"YAML syntax error: {problem}", line) from None
+    except yaml.YAMLError as exc:
+        raise where.error(f"YAML error: {exc}", None) from None
+    if len(nodes) > 1:
+        raise where.error(
+            "expected one YAML document, found several (remove '---')", _line(nodes[1])
+        )
+    if not nodes or nodes[0] is None:
+        raise where.error(
+            "the file is empty; expected a mapping with 'accounts' (a list of payer accounts)", 1
+        )
+    constructor = yaml.SafeLoader("")
+    try:
+        return nodes[0], _from_node(where, nodes[0], constructor)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        raise where.error(f"YAML error: {exc.problem}", mark.line + 1 if mark else None) from None
+
+
+def load_fleet(path: str | os.PathLike[str]) -> Fleet:
+    """Read and validate a fleet YAML file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The fleet file. ``aws_config_file`` and ``aws_shared_credentials_file`` inside it are
+        resolved relative to the file's folder.
+
+    Returns
+    -------
+    Fleet
+
+    Raises
+    ------
+    ConfigError
+        With ``.path`` and ``.line``: YAML syntax errors, unknown keys (the known ones are
+        listed), no ``accounts``, an id that is not a quoted 12-digit string, duplicate ids,
+        both ``profile`` and ``role_arn``, a malformed role ARN, ``external_id`` without
+        ``role_arn``, a profile that the AWS config does not define.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from invoicekit.fleet import load_fleet
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "fleet.yml"
+    >>> _ = p.write_text('accounts:\\n  - id: "111111111111"\\n    name: Retail EU\\n')
+    >>> fleet = load_fleet(p)
+    >>> [(a.id, a.name, a.credential_source) for a in fleet]
+    [('111111111111', 'Retail EU', 'default')]
+    """
+    p = Path(path)
+    where = _Where(str(p))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("fleet file not found", path=str(p)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the fleet file: {exc}", path=str(p)) from None
+    root_node, root = _parse_yaml(text, where)
+    if not isinstance(root, dict):
+        raise where.error(
+            "expected a mapping with 'accounts' at the top of the file, "
+            f"got a {type(root).__name__}",
+            _line(root_node),
+        )
+    for key, (_, line) in root.items():
+        if key not in TOP_LEVEL_KEYS:
+            # the line of the key itself, not its value
+            key_line = next((_line(k) for k, _v in root_node.value if k.value == key), line)
+            raise where.error(
+                f"unknown key '{key}' (known keys: {', '.join(TOP_LEVEL_KEYS)})", key_line
+            )
+    if "accounts" not in root:
+        raise where.error(
+            "missing 'accounts': list the payer accounts, e.g. accounts: [{id: \"111111111111\"}]",
+            1,
+        )
+    accounts_value, accounts_line = root["accounts"]
+    if not isinstance(accounts_value, list) or not accounts_value:
+        raise where.error(
+            "'accounts' must be a non-empty list of payer accounts (- id: \"111111111111\")",
+            accounts_line,
+        )
+    raw_accounts: list[tuple[Mapping[str, _Item], int | None]] = []
+    for index, (entry, line) in enumerate(accounts_value):
+        if isinstance(entry, str | int) and not isinstance(entry, bool):
+            entry = {"id": (entry, line)}  # shorthand: - "111111111111"
+        if not isinstance(entry, dict):
+            raise where.error(
+                f"accounts[{index}] must be a mapping with at least 'id', got {entry!r}", line
+            )
+        raw_accounts.append((entry, line))
+    base = p.resolve().parent
+    config_file = _resolve_file(where, root.get("aws_config_file"), base, "aws_config_file")
+    credentials_file = _resolve_file(
+        where, root.get("aws_shared_credentials_file"), base, "aws_shared_credentials_file"
+    )
+    defaults = _validate_defaults(where, root.get("defaults"))
+    return _build(
+        where,
+        raw_accounts,
+        config_file=config_file,
+        credentials_file=credentials_file,
+        defaults=defaults,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# The fleet.
+# ----------------------------------------------------------------------------------------------
+
+
+class _NoCache(dict):
+    """An assume-role cache that never holds anything (our credentials object decides)."""
+
+    def __contains__(self, key: object) -> bool:
+        return False
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The payer accounts to read and how to reach each one.
+
+    Build it with :func:`load_fleet` (a YAML file) or :meth:`Fleet.from_accounts` (Python).
+
+    Attributes
+    ----------
+    accounts : tuple of PayerAccount
+    config_file, credentials_file : str or None
+        AWS config / shared credentials files for every account's profile (``None``: the
+        standard ``~/.aws/config``, ``AWS_CONFIG_FILE`` ...).
+    region, endpoint_url : str or None
+        The ``defaults`` for accounts that do not set their own.
+    max_concurrency : int or None
+        ``defaults.max_concurrency``: a hint for the loader's pool size.
+    path : str or None
+        The fleet file (for messages).
+
+    Examples
+    --------
+    >>> from invoicekit.fleet import Fleet
+    >>> fleet = Fleet.from_accounts(["111111111111", {"id": "222222222222", "name": "Payments"}])
+    >>> len(fleet), fleet.account_names
+    (2, {'222222222222': 'Payments'})
+    """
+
+    accounts: tuple[PayerAccount, ...]
+    config_file: str | None = None
+    credentials_file: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    max_concurrency: int | None = None
+    path: str | None = None
+    _sessions: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lock: Any = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def from_accounts(
+        cls,
+        accounts: Iterable[str | Mapping[str, Any] | PayerAccount],
+        *,
+        aws_config_file: str | os.PathLike[str] | None = None,
+        aws_shared_credentials_file: str | os.PathLike[str] | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        max_concurrency: int | None = None,
+        check_profiles: bool = True,
+    ) -> Fleet:
+        """Build a fleet in Python: account ids, dicts with the YAML keys, or PayerAccounts.
+
+        The same rules as the YAML file apply (12-digit ids, profile xor role_arn, ...);
+        problems raise :class:`ConfigError` naming the account.
+
+        Examples
+        --------
+        >>> from invoicekit.fleet import Fleet
+        >>> f = Fleet.from_accounts([{"id": "222222222222",
+        ...     "role_arn": "arn:aws:iam::222222222222:role/InvoiceReader",
+        ...     "external_id": "finops-2026"}])
+        >>> f.accounts[0].credential_source
+        'role'
+        """
+        if isinstance(accounts, str | Mapping | PayerAccount):
+            accounts = [accounts]
+        where = _Where(None)
+        raw: list[tuple[Mapping[str, _Item], int | None]] = []
+        for item in accounts:
+            if isinstance(item, PayerAccount):
+                entry = {k: getattr(item, k) for k in ACCOUNT_KEYS if getattr(item, k) is not None}
+            elif isinstance(item, Mapping):
+                entry = dict(item)
+            else:
+                entry = {"id": item}
+            raw.append(({k: (v, None) for k, v in entry.items()}, None))
+        if not raw:
+            raise ConfigError("no accounts given; pass at least one 12-digit payer account id")
+        defaults_raw: dict[str, _Item] = {}
+        if region is not None:
+            defaults_raw["region"] = (region, None)
+        if endpoint_url is not None:
+            defaults_raw["endpoint_url"] = (endpoint_url, None)
+        if max_concurrency is not None:
+            defaults_raw["max_concurrency"] = (max_concurrency, None)
+        defaults = _validate_defaults(where, (defaults_raw, None))
+        config_file = _resolve_file(
+            where,
+            (os.fspath(aws_config_file), None) if aws_config_file is not None else None,
+            Path.cwd(),
+            "aws_config_file",
+        )
+        credentials_file = _resolve_file(
+            where,
+            (os.fspath(aws_shared_credentials_file), None)
+            if aws_shared_credentials_file is not None
+            else None,
+            Path.cwd(),
+            "aws_shared_credentials_file",
+        )
+        return _build(
+            where,
+            raw,
+            config_file=config_file,
+            credentials_file=credentials_file,
+            defaults=defaults,
+            check_profiles=check_profiles,
+        )
+
+    # -- lookup --------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[PayerAccount]:
+        return iter(self.accounts)
+
+    def __len__(self) -> int:
+        return len(self.accounts)
+
+    @property
+    def account_ids(self) -> list[str]:
+        """Every account id, in file order."""
+        return [a.id for a in self.accounts]
+
+    @property
+    def account_names(self) -> dict[str, str]:
+        """``{account id: name}`` for named accounts (``schema.to_frame(account_names=...)``)."""
+        return {a.id: a.name for a in self.accounts if a.name}
+
+    def account(self, account: str | PayerAccount) -> PayerAccount:
+        """The :class:`PayerAccount` for an id (``ConfigError`` when the fleet lacks it)."""
+        if isinstance(account, PayerAccount):
+            return account
+        for a in self.accounts:
+            if a.id == account:
+                return a
+        raise ConfigError(
+            f"account {account} is not in the fleet"
+            + (f" ({self.path})" if self.path else "")
+            + "; add it to the accounts list"
+        )
+
+    def region_for(self, account: str | PayerAccount) -> str | None:
+        """The account's region, else the fleet default (``None``: left to the AWS config)."""
+        acct = self.account(account)
+        return acct.region or self.region
+
+    def endpoint_override(self, account: str | PayerAccount) -> str | None:
+        """The fleet file's ``endpoint_url`` for the account (its own, else ``defaults``)."""
+        acct = self.account(account)
+        return acct.endpoint_url or self.endpoint_url
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def session_for(self, account: str | PayerAccount) -> Any:
+        """The account's ``boto3.Session`` (created once, cached, thread-safe).
+
+        * ``profile``: that profile from the fleet's (or the standard) AWS config files — static
+          keys, SSO, ``credential_process``, role profiles all work as in the AWS CLI;
+        * ``role_arn``: ``sts:AssumeRole`` with ``ExternalId`` and RoleSessionName
+          ``invoicekit-<account id>``, called with ``source_profile``'s credentials (else the
+          default chain); the credentials refresh themselves before they expire;
+        * neither: the default credential chain (environment, default profile, SSO, ...).
+
+        Endpoints follow the standard configuration (``AWS_ENDPOINT_URL_INVOICING``,
+        ``AWS_ENDPOINT_URL_STS``, a profile's ``endpoint_url``), unless the fleet file sets
+        ``endpoint_url``, which then applies to every service of the account.
+
+        Raises
+        ------
+        ConfigError
+            ``account X: no AWS credentials found ...`` or a profile that cannot be used.
+
+        Examples
+        --------
+        >>> import os
+        >>> from invoicekit.fleet import Fleet
+        >>> fleet = Fleet.from_accounts(["111111111111"], region="eu-west-1")
+        >>> fleet.session_for("111111111111").region_name
+        'eu-west-1'
+        """
+        acct = self.account(account)
+        with self._lock:
+            session = self._sessions.get(acct.id)
+            if session is None:
+                session = self._new_session(acct)
+                self._sessions[acct.id] = session
+            return session
+
+    def _new_session(self, acct: PayerAccount) -> Any:
+        import boto3
+        from botocore.exceptions import BotoCoreError
+
+        region = self.region_for(acct)
+        endpoint = self.endpoint_override(acct)
+        try:
+            if acct.role_arn:
+                session = self._role_session(acct, region, endpoint)
+            else:
+                bs = _botocore_session(self.config_file, self.credentials_file)
+                session = boto3.Session(
+                    botocore_session=bs, profile_name=acct.profile, region_name=region
+                )
+                _client.set_session_endpoint(session, endpoint)
+                creds = session.get_credentials()
+                if creds is None:
+                    raise self._no_credentials(acct)
+        except BotoCoreError as exc:
+            raise ConfigError(
+                f"account {acct.label}: cannot set up AWS credentials: {exc} "
+                "(fix: check the profile in the AWS config file, or run aws sso login)",
+                path=self.path,
+            ) from exc
+        return session
+
+    def _no_credentials(self, acct: PayerAccount) -> ConfigError:
+        how = (
+            f"profile '{acct.profile}' has no credentials"
+            if acct.profile
+            else f"source_profile '{acct.source_profile}' has no credentials"
+            if acct.source_profile
+            else "the default credential chain found nothing"
+        )
+        return ConfigError(
+            f"account {acct.label}: no AWS credentials found ({how}) — configure a profile "
+            "(aws configure / aws configure sso), set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or give the account a profile or role_arn in the fleet file",
+            path=self.path,
+        )
+
+    def _role_session(self, acct: PayerAccount, region: str | None, endpoint: str | None) -> Any:
+        import boto3
+        from botocore.credentials import (
+            AssumeRoleCredentialFetcher,
+            CredentialProvider,
+            CredentialResolver,
+        )
+
+        source_bs = _botocore_session(self.config_file, self.credentials_file)
+        if acct.source_profile:
+            source_bs.set_config_variable("profile", acct.source_profile)
+        source = boto3.Session(botocore_session=source_bs, region_name=region)
+        _client.set_session_endpoint(source, endpoint)
+        source_credentials = source.get_credentials()
+        if source_credentials is None:
+            raise self._no_credentials(acct)
+
+        def sts_client(service: str, **credentials: Any) -> Any:
+            return _client.new_client(source, service, account_id=acct.id, **credentials)
+
+        extra: dict[str, Any] = {"RoleSessionName": role_session_name(acct.id)}
+        if acct.external_id:
+            extra["ExternalId"] = acct.external_id
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=sts_client,
+            source_credentials=source_credentials,
+            role_arn=acct.role_arn,
+            extra_args=extra,
+            cache=_NoCache(),
+        )
+        credentials = _RoleCredentials(fetcher.fetch_credentials)
+
+        class _Provider(CredentialProvider):
+            METHOD = "invoicekit-assume-role"
+            CANONICAL_NAME = "invoicekit-assume-role"
+
+            def load(self) -> Any:
+                return credentials
+
+        # The role session keeps the source profile's configuration (region, endpoint_url)
+        # but only ever uses the assumed-role credentials.
+        role_bs = _botocore_session(self.config_file, self.credentials_file)
+        if acct.source_profile:
+            role_bs.set_config_variable("profile", acct.source_profile)
+        role_bs.register_component("credential_provider", CredentialResolver([_Provider()]))
+        session = boto3.Session(botocore_session=role_bs, region_name=region)
+        _client.set_session_endpoint(session, endpoint)
+        return session
+
+    def endpoint_url_for(
+        self, account: str | PayerAccount, service: str = "invoicing"
+    ) -> str | None:
+        """The configured endpoint override for ``service`` of ``account``, if any.
+
+        Resolved the way botocore does: the fleet file's ``endpoint_url``, else
+        ``AWS_ENDPOINT_URL_<SERVICE>`` / ``AWS_ENDPOINT_URL``, else the profile's
+        ``endpoint_url`` / ``services`` section. ``None`` means the AWS endpoint.
+
+        Examples
+        --------
+        >>> from invoicekit.fleet import Fleet
+        >>> f = Fleet.from_accounts(["111111111111"], endpoint_url="http://127.0.0.1:4566")
+        >>> f.endpoint_url_for("111111111111")
+        'http://127.0.0.1:4566'
+        """
+        from botocore.configprovider import ConfiguredEndpointProvider
+
+        acct = self.account(account)
+        session = self.session_for(acct)
+        override = _client.session_endpoint(session)
+        if override:
+            return override
+        bs = session._session  # noqa: SLF001 - boto3 exposes no public accessor
+        if bs.get_config_variable("ignore_configured_endpoint_urls"):
+            return None
+        provider = ConfiguredEndpointProvider(
+            full_config=bs.full_config,
+            scoped_config=bs.get_scoped_config(),
+            client_name=service,
+        )
+        url = provider.provide()
+        if url:
+            # what botocore actually uses (it also normalises the URL)
+            return _client.client(session, service, account_id=acct.id).meta.endpoint_url
+        return None
+
+    def endpoint_host(self, account: str | PayerAccount, service: str = "invoicing") -> str | None:
+        """Host name of the account's configured endpoint override (``None``: AWS itself).
+
+        The PDF downloader allows document URLs from this host (the sandbox) and AWS's own
+        S3 hosts, nothing else.
+
+        Examples
+        --------
+        >>> from invoicekit.fleet import Fleet
+        >>> Fleet.from_accounts(["111111111111"], endpoint_url="http://127.0.0.1:4566"
+        ...                     ).endpoint_host("111111111111")
+        '127.0.0.1'
+        """
+        url = self.endpoint_url_for(account, service)
+        return urlsplit(url).hostname if url else None
+
+
+class _RoleCredentials(DeferredRefreshableCredentials):
+    """Assumed-role credentials that refresh ahead of expiry, scaled to the session length.
+
+    botocore refreshes 15 minutes (advisory) / 10 minutes (mandatory) before expiry; a role
+    session shorter than that would be renewed on every request. Here the windows are at most
+    a quarter / an eighth of the session's lifetime. The refresh is locked (botocore), so many
+    threads share one renewal.
+    """
+
+    def __init__(self, fetch: Any) -> None:
+        super().__init__(refresh_using=self._fetch_scaled, method="assume-role")
+        self._fetch = fetch
+
+    def _fetch_scaled(self) -> dict[str, Any]:
+        data = self._fetch()
+        expiry = parse_timestamp(data["expiry_time"])
+        lifetime = (expiry - self._time_fetcher()).total_seconds()
+        if lifetime > 0:
+            self._advisory_refresh_timeout = min(15 * 60, lifetime / 4)
+            self._mandatory_refresh_timeout = min(10 * 60, lifetime / 8)
+        return data
