@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from invoicekit._money import MONEY_TYPE, RATE_TYPE, minor_unit, minor_units, quantize
+from invoicekit._money import MONEY_TYPE, RATE_TYPE, minor_unit, quantize
 from invoicekit.errors import InvalidArgumentError
 
 __all__ = [
@@ -79,7 +79,9 @@ class Check:
 CHECKS: dict[str, Check] = {
     c.name: c
     for c in (
-        Check("arithmetic_total", "error", "total = total_before_tax + taxes, per invoice and view"),
+        Check(
+            "arithmetic_total", "error", "total = total_before_tax + taxes, per invoice and view"
+        ),
         Check(
             "arithmetic_before_tax",
             "error",
@@ -97,10 +99,16 @@ CHECKS: dict[str, Check] = {
         ),
         Check("completeness", "error", "an account x billing period without an INVOICE"),
         Check("duplicate_invoice", "error", "one invoice id seen twice with different content"),
-        Check("credit_memo_original", "warning", "a credit memo's OriginalInvoiceId is not in the data"),
+        Check(
+            "credit_memo_original",
+            "warning",
+            "a credit memo's OriginalInvoiceId is not in the data",
+        ),
         Check("credit_memo_net", "info", "net position of an invoice and its credit memos"),
         Check(
-            "tax_invoice_commercial", "warning", "a tax invoice's CommercialInvoiceId is not in the data"
+            "tax_invoice_commercial",
+            "warning",
+            "a tax invoice's CommercialInvoiceId is not in the data",
         ),
         Check("tax_authority_cancelled", "warning", "the tax authority status is CANCELLED"),
         Check("payment_currency_change", "info", "an account's payment currency changed"),
@@ -152,7 +160,12 @@ def _required_columns() -> list[str]:
     cols = ["account_id", "invoice_id", "invoice_type", "billing_period"]
     cols += ["original_invoice_id", "commercial_invoice_id", "tax_authority_status"]
     for v in VIEWS:
-        cols += [f"{v}_currency", *(f"{v}_{c}" for c in COMPONENTS), f"{v}_fx_rate", f"{v}_fx_source"]
+        cols += [
+            f"{v}_currency",
+            *(f"{v}_{c}" for c in COMPONENTS),
+            f"{v}_fx_rate",
+            f"{v}_fx_source",
+        ]
     return cols
 
 
@@ -210,7 +223,9 @@ def _month(value: Any, name: str) -> int | None:
     try:
         period = pd.Period(value, freq="M")
     except (ValueError, TypeError) as exc:
-        raise InvalidArgumentError(f"{name}={value!r} is not a month; use YYYY-MM (e.g. 2026-10)") from exc
+        raise InvalidArgumentError(
+            f"{name}={value!r} is not a month; use YYYY-MM (e.g. 2026-10)"
+        ) from exc
     if period is pd.NaT or pd.isna(period):
         raise InvalidArgumentError(f"{name}={value!r} is not a month; use YYYY-MM (e.g. 2026-10)")
     return int(period.ordinal)
@@ -388,7 +403,10 @@ def _arithmetic(cols: _Columns, rows: np.ndarray, out: _Findings) -> None:
         bad = present & _mask(_ne(before, expected_before))
         if not bad.any():
             continue
-        other = pc.add(pc.subtract(subtotal.cast(_WIDE_MONEY), discounts.cast(_WIDE_MONEY)), fees.cast(_WIDE_MONEY))
+        other = pc.add(
+            pc.subtract(subtotal.cast(_WIDE_MONEY), discounts.cast(_WIDE_MONEY)),
+            fees.cast(_WIDE_MONEY),
+        )
         other_balances = _mask(pc.equal(before.cast(_WIDE_MONEY), other)) & _mask(
             pc.not_equal(discounts, _ZERO)
         )
@@ -510,7 +528,9 @@ def _exchange_pair(
     src_cur = cols.string(f"{s}_currency").take(idx[sub]).to_pylist()
     rates = rate.take(sub).to_pylist()
     exp_l, act_l, msg_l = [], [], []
-    table = {c: (exact[c].take(sub).to_pylist(), actual[c].take(sub).to_pylist()) for c in COMPONENTS}
+    table = {
+        c: (exact[c].take(sub).to_pylist(), actual[c].take(sub).to_pylist()) for c in COMPONENTS
+    }
     for j, i in enumerate(sub):
         bad = [c for c in COMPONENTS if failing[c][i]]
         parts = []
@@ -571,9 +591,17 @@ def _completeness(cols: _Columns, lo: int | None, hi: int | None, out: _Findings
     a_idx, m_idx = np.nonzero(grid == 0)
     if len(a_idx) == 0:
         return
-    names = dict(
-        zip(cols.string("account_id").to_pylist(), cols.string("account_name").to_pylist(), strict=True)
-    ) if "account_name" in cols.df.columns else {}
+    names = (
+        dict(
+            zip(
+                cols.string("account_id").to_pylist(),
+                cols.string("account_name").to_pylist(),
+                strict=True,
+            )
+        )
+        if "account_name" in cols.df.columns
+        else {}
+    )
     months = (m_idx + lo0).astype(np.int64)
     acc = [accounts[i] for i in a_idx]
     labels = [str(p) for p in _periods_from_ordinals(months)]
@@ -611,7 +639,9 @@ def _duplicates(df: pd.DataFrame, cols: _Columns, rows: np.ndarray, out: _Findin
         pos = np.flatnonzero((key == invoice_id).to_numpy())
         group = distinct.iloc[pos]
         differing = [
-            c for c in group.columns if group[c].astype(object).map(_hashable).nunique(dropna=False) > 1
+            c
+            for c in group.columns
+            if group[c].astype(object).map(_hashable).nunique(dropna=False) > 1
         ]
         first, second = group.iloc[0], group.iloc[-1]
         acc.append(first["account_id"])
@@ -636,13 +666,19 @@ def _duplicates(df: pd.DataFrame, cols: _Columns, rows: np.ndarray, out: _Findin
         currency=cur,
         expected=exp,
         actual=act,
-        difference=[None if e is None or a is None else a - e for e, a in zip(exp, act, strict=True)],
+        difference=[
+            None if e is None or a is None else a - e for e, a in zip(exp, act, strict=True)
+        ],
         message=msg,
     )
 
 
 def _hashable(value: Any) -> Any:
-    return None if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)) else str(value)
+    return (
+        None
+        if value is None or (not isinstance(value, (list, dict)) and pd.isna(value))
+        else str(value)
+    )
 
 
 def _references(cols: _Columns, rows: np.ndarray, out: _Findings) -> None:
@@ -681,7 +717,9 @@ def _references(cols: _Columns, rows: np.ndarray, out: _Findings) -> None:
     _credit_memo_net(cols, is_cm & resolves, out)
 
     commercial = cols.string("commercial_invoice_id")
-    unresolved = rows & _mask(pc.is_valid(commercial)) & ~_mask(pc.is_in(commercial, value_set=known))
+    unresolved = (
+        rows & _mask(pc.is_valid(commercial)) & ~_mask(pc.is_in(commercial, value_set=known))
+    )
     if unresolved.any():
         idx = np.flatnonzero(unresolved)
         out.add(
@@ -697,7 +735,9 @@ def _references(cols: _Columns, rows: np.ndarray, out: _Findings) -> None:
             ],
         )
 
-    cancelled = rows & _mask(pc.equal(pc.utf8_upper(cols.string("tax_authority_status")), "CANCELLED"))
+    cancelled = rows & _mask(
+        pc.equal(pc.utf8_upper(cols.string("tax_authority_status")), "CANCELLED")
+    )
     if cancelled.any():
         idx = np.flatnonzero(cancelled)
         out.add(
@@ -800,38 +840,55 @@ def _payment_currency_change(cols: _Columns, rows: np.ndarray, out: _Findings) -
     invoices &= _mask(pc.is_valid(currency))
     if not invoices.any():
         return
-    idx = np.flatnonzero(invoices)
-    frame = pd.DataFrame(
-        {
-            "account": cols.string("account_id").take(idx).to_pylist(),
-            "month": cols.months()[idx],
-            "currency": currency.take(idx).to_pylist(),
-            "invoice": cols.string("invoice_id").take(idx).to_pylist(),
-        }
-    )
-    frame = frame[frame["month"] != _NAT]
-    per_month = (
-        frame.sort_values(["account", "month", "currency", "invoice"])
-        .groupby(["account", "month"], sort=True)
-        .agg(currencies=("currency", lambda s: "/".join(sorted(set(s)))), invoice=("invoice", "first"))
-        .reset_index()
-    )
-    previous = per_month.groupby("account")["currencies"].shift(1)
-    changed = per_month[previous.notna() & (previous != per_month["currencies"])]
-    if changed.empty:
+    idx = np.flatnonzero(invoices & (cols.months() != _NAT))
+    if len(idx) == 0:
         return
-    prev = previous[changed.index]
+    table = pa.table(
+        {
+            "account": cols.string("account_id").take(idx),
+            "month": pa.array(cols.months()[idx]),
+            "currency": currency.take(idx),
+            "invoice": cols.string("invoice_id").take(idx),
+        }
+    ).sort_by(
+        [
+            ("account", "ascending"),
+            ("month", "ascending"),
+            ("currency", "ascending"),
+            ("invoice", "ascending"),
+        ]
+    )
+    # Sorted input and a single thread: each month's distinct currencies come out sorted.
+    per_month = (
+        table.group_by(["account", "month"], use_threads=False)
+        .aggregate([("currency", "distinct"), ("invoice", "first")])
+        .sort_by([("account", "ascending"), ("month", "ascending")])
+    )
+    accounts = per_month.column("account").to_numpy(zero_copy_only=False)
+    sets = pc.binary_join(per_month.column("currency_distinct"), "/").to_numpy(zero_copy_only=False)
+    change = np.zeros(len(accounts), dtype=bool)
+    change[1:] = (accounts[1:] == accounts[:-1]) & (sets[1:] != sets[:-1])
+    if not change.any():
+        return
+    at = np.flatnonzero(change)
+    prev = sets[at - 1].tolist()
+    new = sets[at].tolist()
+    changed = {
+        "account": accounts[at].tolist(),
+        "invoice": per_month.column("invoice_first").take(at).to_pylist(),
+        "month": per_month.column("month").take(at).to_numpy(),
+    }
     out.add(
         "payment_currency_change",
         "info",
-        account_id=changed["account"].tolist(),
-        invoice_id=changed["invoice"].tolist(),
-        billing_period=changed["month"].to_numpy(dtype=np.int64),
+        account_id=changed["account"],
+        invoice_id=changed["invoice"],
+        billing_period=changed["month"].astype(np.int64),
         view="payment",
-        currency=changed["currencies"].tolist(),
+        currency=new,
         message=[
             f"payment currency changed from {p} to {c}: check the bank details AP pays to"
-            for p, c in zip(prev.tolist(), changed["currencies"].tolist(), strict=True)
+            for p, c in zip(prev, new, strict=True)
         ],
     )
 
@@ -931,8 +988,11 @@ def _group_sums(
 
 
 def _billable(df: pd.DataFrame, net_credit_memos: bool) -> pd.DataFrame:
+    """Rows that are charges: no payment receipts, no tax invoices restating a commercial one."""
     kind = _arrow(df["invoice_type"], pa.string())
     keep = ~_mask(pc.equal(kind, "PAYMENT_RECEIPT"))
+    if "commercial_invoice_id" in df.columns:
+        keep &= ~_mask(pc.is_valid(_arrow(df["commercial_invoice_id"], pa.string())))
     if not net_credit_memos:
         keep &= ~_mask(pc.equal(kind, "CREDIT_MEMO"))
     return df if keep.all() else df.iloc[np.flatnonzero(keep)]
@@ -957,7 +1017,9 @@ def totals(
         Which currency view to sum. Invoices without that view (no currency) are left out.
     net_credit_memos : bool, default True
         Net credit memos (negative amounts) into the sums; ``False`` sums INVOICE rows only.
-        PAYMENT_RECEIPT rows are never summed (they record payments, not charges).
+        PAYMENT_RECEIPT rows are never summed (they record payments, not charges), nor are
+        tax invoices (rows with a ``commercial_invoice_id``: they restate the amounts of their
+        commercial invoice, which is summed).
 
     Returns
     -------
@@ -974,7 +1036,9 @@ def totals(
     keys = [by] if isinstance(by, str) else list(by)
     currency_col = f"{view}_currency"
     if "currency" in keys:
-        raise InvalidArgumentError("by must not name 'currency': the view's currency is always a key")
+        raise InvalidArgumentError(
+            "by must not name 'currency': the view's currency is always a key"
+        )
     _check_columns(
         df,
         [*keys, "invoice_type", currency_col, *(f"{view}_{c}" for c in _TOTAL_COMPONENTS)],
@@ -1016,15 +1080,22 @@ def month_end_table(df: pd.DataFrame, period: Any) -> pd.DataFrame:
     """
     month = _month(period, "period")
     needed = [
-        "account_id", "invoice_type", "billing_period",
-        "base_currency", "base_total", "payment_currency", "payment_total",
+        "account_id",
+        "invoice_type",
+        "billing_period",
+        "base_currency",
+        "base_total",
+        "payment_currency",
+        "payment_total",
     ]
     _check_columns(df, needed, "month_end_table")
     months = _month_ordinals(df["billing_period"])
     names = (
         df[["account_id", "account_name"]].astype(object).drop_duplicates("account_id")
         if "account_name" in df.columns
-        else pd.DataFrame({"account_id": df["account_id"].astype(object).unique(), "account_name": None})
+        else pd.DataFrame(
+            {"account_id": df["account_id"].astype(object).unique(), "account_name": None}
+        )
     )
     sel = _billable(df.iloc[np.flatnonzero(months == month)], True)
     keys = ["account_id", "base_currency", "payment_currency"]
@@ -1033,11 +1104,16 @@ def month_end_table(df: pd.DataFrame, period: Any) -> pd.DataFrame:
             sel,
             keys,
             {"net_base": "base_total", "net_payment": "payment_total"},
-            {"invoices": ("invoice_type", "INVOICE"), "credit_memos": ("invoice_type", "CREDIT_MEMO")},
+            {
+                "invoices": ("invoice_type", "INVOICE"),
+                "credit_memos": ("invoice_type", "CREDIT_MEMO"),
+            },
         )
         grouped["account_id"] = grouped["account_id"].astype(object)
     else:
-        grouped = pd.DataFrame(columns=[*keys, "invoices", "credit_memos", "net_base", "net_payment"])
+        grouped = pd.DataFrame(
+            columns=[*keys, "invoices", "credit_memos", "net_base", "net_payment"]
+        )
     table = names.merge(grouped, on="account_id", how="left")
     table["invoices"] = table["invoices"].fillna(0).astype("int64")
     table["credit_memos"] = table["credit_memos"].fillna(0).astype("int64")
@@ -1050,10 +1126,20 @@ def month_end_table(df: pd.DataFrame, period: Any) -> pd.DataFrame:
             [None if pd.isna(x) else x for x in table[c].astype(object)], dtype=money
         )
     columns = [
-        "account_id", "account_name", "invoices", "credit_memos",
-        "base_currency", "net_base", "payment_currency", "net_payment",
+        "account_id",
+        "account_name",
+        "invoices",
+        "credit_memos",
+        "base_currency",
+        "net_base",
+        "payment_currency",
+        "net_payment",
     ]
-    return table[columns].sort_values(["account_id", "base_currency"], kind="stable").reset_index(drop=True)
+    return (
+        table[columns]
+        .sort_values(["account_id", "base_currency"], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def completeness_grid(df: pd.DataFrame, start: Any = None, end: Any = None) -> pd.DataFrame:
@@ -1149,8 +1235,9 @@ def export_ap(
     """Write invoices and credit memos as a CSV for accounts payable.
 
     Amounts and currency are the **payment** view (what AP pays); invoices without a payment
-    view fall back to the base view. PAYMENT_RECEIPT rows are not exported. The file is UTF-8
-    without BOM, ``\\n`` line ends, amounts as plain decimal strings in the currency's minor
+    view fall back to the base view. PAYMENT_RECEIPT rows and tax invoices (rows with a
+    ``commercial_invoice_id``, restating their commercial invoice) are not exported, so nothing
+    is paid twice. The file is UTF-8 without BOM, ``\\n`` line ends, amounts as plain decimal strings in the currency's minor
     units (``1234.50``, JPY ``1234``, KWD ``12.345``).
 
     Parameters
@@ -1179,15 +1266,23 @@ def export_ap(
     if format not in _AP_FORMATS:
         raise InvalidArgumentError(f"format={format!r} is not one of {', '.join(_AP_FORMATS)}")
     needed = [
-        "account_id", "invoice_id", "invoice_type", "billing_period", "issued_date", "due_date",
-        "invoicing_entity", "purchase_order_number",
-        "payment_currency", "payment_total", "payment_taxes",
-        "base_currency", "base_total", "base_taxes",
+        "account_id",
+        "invoice_id",
+        "invoice_type",
+        "billing_period",
+        "issued_date",
+        "due_date",
+        "invoicing_entity",
+        "purchase_order_number",
+        "payment_currency",
+        "payment_total",
+        "payment_taxes",
+        "base_currency",
+        "base_total",
+        "base_taxes",
     ]
     _check_columns(df, needed, "export_ap")
-    kind = _arrow(df["invoice_type"], pa.string())
-    keep = _mask(pc.is_in(kind, value_set=pa.array(["INVOICE", "CREDIT_MEMO"])))
-    rows = df.iloc[np.flatnonzero(keep)]
+    rows = _billable(df, True)
     rows = rows.sort_values(["issued_date", "invoice_id"], kind="stable", na_position="last")
 
     pay_cur = _arrow(rows["payment_currency"], pa.string())
@@ -1201,7 +1296,10 @@ def export_ap(
         pc.fill_null(_arrow(rows["payment_taxes"], MONEY_TYPE), _ZERO),
         pc.fill_null(_arrow(rows["base_taxes"], MONEY_TYPE), _ZERO),
     ).to_pylist()
-    types = ["CREDIT" if k == "CREDIT_MEMO" else "STANDARD" for k in _arrow(rows["invoice_type"]).to_pylist()]
+    types = [
+        "CREDIT" if k == "CREDIT_MEMO" else "STANDARD"
+        for k in _arrow(rows["invoice_type"]).to_pylist()
+    ]
     numbers = [x or "" for x in _arrow(rows["invoice_id"], pa.string()).to_pylist()]
     supplier = [x or "" for x in _arrow(rows["invoicing_entity"], pa.string()).to_pylist()]
     po = [x or "" for x in _arrow(rows["purchase_order_number"], pa.string()).to_pylist()]
@@ -1214,7 +1312,19 @@ def export_ap(
         issued = _dates(rows["issued_date"], "%Y-%m-%d")
         due = _dates(rows["due_date"], "%Y-%m-%d")
         records = list(
-            zip(numbers, supplier, issued, due, currency, amounts, taxes, po, types, account, strict=True)
+            zip(
+                numbers,
+                supplier,
+                issued,
+                due,
+                currency,
+                amounts,
+                taxes,
+                po,
+                types,
+                account,
+                strict=True,
+            )
         )
         header = GENERIC_AP_COLUMNS
     else:
@@ -1226,12 +1336,24 @@ def export_ap(
                 f"AWS {'credit memo' if t == 'CREDIT' else 'invoice'} {n}, account {a}, "
                 f"billing period {p}, tax {x} {c}" + (f", due {d}" if d else "")
             )[:240]
-            for n, a, p, x, c, d, t in zip(numbers, account, periods, taxes, currency, due, types, strict=True)
+            for n, a, p, x, c, d, t in zip(
+                numbers, account, periods, taxes, currency, due, types, strict=True
+            )
         ]
         records = [
             (str(i + 1), n, t, d, s, amt, c, c, d, d, desc, p, source)
             for i, (n, t, d, s, amt, c, desc, p) in enumerate(
-                zip(numbers, types, issued, supplier, amounts, currency, descriptions, po, strict=True)
+                zip(
+                    numbers,
+                    types,
+                    issued,
+                    supplier,
+                    amounts,
+                    currency,
+                    descriptions,
+                    po,
+                    strict=True,
+                )
             )
         ]
         header = ORACLE_AP_COLUMNS
