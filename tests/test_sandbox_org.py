@@ -178,6 +178,26 @@ def test_default_organization_is_realistic(org):
     }
 
 
+def test_one_account_changed_its_payment_currency(org):
+    currencies = defaultdict(set)
+    for inv in org.invoices:
+        currencies[inv["AccountId"]].add(inv["PaymentCurrencyAmount"]["CurrencyCode"])
+    changed = [a for a in org.accounts if len(currencies[a.account_id]) > 1]
+    assert [a.name for a in changed] == ["Retail France"]
+    # the account record names the current payment currency
+    latest = org.invoices_for(changed[0].account_id)[-1]
+    assert latest["PaymentCurrencyAmount"]["CurrencyCode"] == changed[0].payment_currency == "EUR"
+
+
+def test_bill_source_accounts_list_one_account_and_count_all(org):
+    statuses = set()
+    for inv in org.invoices:
+        assert len(inv["BillSourceAccounts"]) == 1
+        assert inv["BillSourceAccountsTotalCount"] >= 1
+        statuses.add(inv.get("EinvoiceDeliveryStatus"))
+    assert {"DELIVERED", "NOT_DELIVERED", None} == statuses
+
+
 def test_invoices_are_ordered_and_ids_unique_in_a_clean_org(org):
     keys = [(i["AccountId"], i["IssuedDate"], i["InvoiceId"]) for i in org.invoices]
     assert keys == sorted(keys)

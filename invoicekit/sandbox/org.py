@@ -139,6 +139,14 @@ class _Profile:
     purchase_orders: bool
     marketplace: bool
     card_payer: bool  # pays by card: invoices get a PAYMENT_RECEIPT once paid
+    # (currency, first period of payment_currency): paid in another currency before then
+    previous_payment: tuple[str, tuple[int, int]] | None = None
+    einvoicing: bool = False  # invoices delivered to a public e-invoicing network
+
+    def payment_currency_in(self, period: tuple[int, int]) -> str:
+        if self.previous_payment and period < self.previous_payment[1]:
+            return self.previous_payment[0]
+        return self.payment_currency
 
 
 # fmt: off
@@ -166,7 +174,7 @@ _PROFILES: tuple[_Profile, ...] = (
     _Profile("Security", ENTITY_US, "USD", "USD", (("US Sales Tax - MA", "0.0625"),), "USE1",
              "payments", 18_000, None, "US", False, True, True),
     _Profile("Retail France", ENTITY_EMEA, "EUR", "EUR", (("VAT FR 20%", "0.20"),), "EUW3",
-             "retail", 58_000, "0.04", "FR", False, False, False),
+             "retail", 58_000, "0.04", "FR", False, False, False, ("USD", (2026, 1)), True),
     _Profile("Shared Services", ENTITY_EMEA, "EUR", "USD", (("VAT IE 23%", "0.23"),), "EUW1",
              "general", 39_000, None, "IE", True, False, True),
 )
@@ -781,6 +789,7 @@ class _Builder:
         original_id: str | None = None,
         commercial_id: str | None = None,
         tax_authority: bool = False,
+        einvoice: str | None = None,
         supplements: Sequence[str] = (),
     ) -> dict:
         inv: dict = {
@@ -790,7 +799,8 @@ class _Builder:
             "DueDate": _epoch(issued + timedelta(days=PAYMENT_TERMS_DAYS)),
         }
         if sources:
-            inv["BillSourceAccounts"] = list(sources)
+            # as AWS documents: only a single bill source account is listed, with the count
+            inv["BillSourceAccounts"] = [sources[0]]
             inv["BillSourceAccountsTotalCount"] = len(sources)
         inv["ReceiverRole"] = "BUYER"
         inv["Entity"] = {"InvoicingEntity": profile.entity, "BillingEntity": billing_entity}
@@ -807,6 +817,8 @@ class _Builder:
         if tax_authority:
             inv["EinvoiceDeliveryStatus"] = "DELIVERED"
             inv["TaxAuthorityStatus"] = "ISSUED"
+        elif einvoice:
+            inv["EinvoiceDeliveryStatus"] = einvoice
         self.set_views(inv, amounts, profile, period)
         self.invoices.append(inv)
         self.amounts[id(inv)] = amounts
@@ -831,12 +843,13 @@ class _Builder:
         else:
             rate = self.rates[("tax:" + profile.tax_currency, period)]
             inv["TaxCurrencyAmount"] = _converted_view(amounts, profile.tax_currency, rate)
-        if profile.payment_currency == BASE_CURRENCY:
+        pay = profile.payment_currency_in(period)
+        if pay == BASE_CURRENCY:
             inv["PaymentCurrencyAmount"] = _base_view(amounts)
         else:
-            rate = self.rates[(profile.payment_currency, period)]
+            rate = self.rates[(pay, period)]
             inv["PaymentCurrencyAmount"] = _converted_view(
-                amounts, profile.payment_currency, rate, apply_rate=payment_rate_applied
+                amounts, pay, rate, apply_rate=payment_rate_applied
             )
 
     # -- usage --------------------------------------------------------------------------------
@@ -911,6 +924,11 @@ class _Builder:
             po = None
             if po_base is not None and rng.random() < 0.9:
                 po = f"PO-{po_base + period[0] % 100:010d}"
+            sources = linked[: rng.randint(2, len(linked))]
+            einvoice = None
+            if profile.einvoicing:  # the latest ones may not have reached the network yet
+                recent = issued.date() > self.today - timedelta(days=30)
+                einvoice = "NOT_DELIVERED" if recent else "DELIVERED"
             inv = self.add_invoice(
                 acct,
                 profile,
@@ -918,8 +936,9 @@ class _Builder:
                 inv_id,
                 issued,
                 amounts,
-                sources=linked[: rng.randint(2, len(linked))],
+                sources=sources,
                 purchase_order=po,
+                einvoice=einvoice,
                 supplements=supplements,
             )
             anniversaries.append(inv)
@@ -932,7 +951,7 @@ class _Builder:
                     tax_id,
                     issued + timedelta(seconds=rng.randint(60, 900)),
                     amounts,
-                    sources=inv.get("BillSourceAccounts", ()),
+                    sources=sources,
                     purchase_order=po,
                     commercial_id=inv_id,
                     tax_authority=True,
@@ -1146,8 +1165,9 @@ class _Builder:
             profile = profiles[inv["AccountId"]]
             bp = inv["BillingPeriod"]
             period = (bp["Year"], bp["Month"])
-            stated = self.rates[(profile.payment_currency, period)]
-            places = _FX_ANCHORS[profile.payment_currency][1]
+            pay = profile.payment_currency_in(period)
+            stated = self.rates[(pay, period)]
+            places = _FX_ANCHORS[pay][1]
             wrong = f"{Decimal(stated) * Decimal('1.0175'):.{places}f}"
             self.set_views(inv, self.amounts[id(inv)], profile, period, payment_rate_applied=wrong)
             record(
