@@ -51,26 +51,42 @@ class Principal:
     user_id: str
 
 
-@dataclass(frozen=True)
-class _TempCredential:
-    account_id: str
-    secret: str
-    token: str
-    expires_at: float  # wall clock, epoch seconds
-    arn: str
-    user_id: str
+#: Key of the temporary credentials. Deliberately the same for every sandbox (any seed, any
+#: restart): the AWS CLI caches assumed-role credentials in ~/.aws/cli/cache, and a restarted
+#: sandbox must still accept them until they expire. They are fake and only open the sandbox.
+_TEMP_KEY = b"invoicekit-sandbox-sts-temporary-credentials-v1"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class CredentialStore:
-    """Maps access keys to principals; issues temporary credentials for sts:AssumeRole."""
+    """Maps access keys to principals; issues temporary credentials for sts:AssumeRole.
+
+    Temporary credentials are stateless: the session token carries the account, role, session
+    name and expiry under an HMAC, and the access key and secret are derived from the token.
+    """
 
     def __init__(self, org, secret: bytes, org_account_id: str) -> None:
         self._org = org
         self._secret = secret
         self.org_account_id = org_account_id
-        self._temp: dict[str, _TempCredential] = {}
         self._lock = threading.Lock()
         self._counter = 0
+
+    @staticmethod
+    def _derive(token: str) -> tuple[str, str]:
+        digest = hmac.new(_TEMP_KEY, b"key:" + token.encode(), "sha256").digest()
+        key = "ASIA" + base64.b32encode(digest[:10]).decode()[:16]
+        secret = base64.b64encode(
+            hmac.new(_TEMP_KEY, b"secret:" + key.encode(), "sha256").digest()
+        ).decode()[:40]
+        return key, secret
 
     # -- lookup -------------------------------------------------------------------------------
     def lookup(self, access_key_id: str, session_token: str | None) -> tuple[Principal, str]:
@@ -95,27 +111,45 @@ class CredentialStore:
                 f"AIDA{account.account_id}",
             )
             return p, account.secret_access_key
-        with self._lock:
-            temp = self._temp.get(access_key_id)
-        if temp is None:
-            raise AuthError(
-                "UnrecognizedClientException",
-                "The security token included in the request is invalid.",
-            )
-        if session_token != temp.token:
-            raise AuthError(
-                "UnrecognizedClientException",
-                "The security token included in the request is invalid.",
-            )
-        if time.time() >= temp.expires_at:
+        invalid = AuthError(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )
+        if not access_key_id.startswith("ASIA") or not session_token:
+            raise invalid
+        try:
+            body_b64, sig_b64 = session_token[len(_TOKEN_PREFIX) :].split(".")
+            if not session_token.startswith(_TOKEN_PREFIX):
+                raise ValueError
+            body = _unb64(body_b64)
+            expected = hmac.new(_TEMP_KEY, body, "sha256").digest()
+            if not hmac.compare_digest(_unb64(sig_b64), expected):
+                raise ValueError
+            account_id, role_arn, session_name, expires, _nonce = body.decode().split("|")
+            expires_at = float(expires)
+        except (ValueError, UnicodeError):
+            raise invalid from None
+        key, secret = self._derive(session_token)
+        if key != access_key_id:
+            raise invalid
+        try:
+            org.account(account_id)
+        except KeyError:
+            raise invalid from None
+        if time.time() >= expires_at:
             raise AuthError(
                 "ExpiredTokenException",
                 "The security token included in the request is expired",
             )
-        return (
-            Principal("role", temp.account_id, access_key_id, temp.arn, temp.user_id),
-            temp.secret,
+        role_name = role_arn.rsplit("/", 1)[-1]
+        principal = Principal(
+            "role",
+            account_id,
+            access_key_id,
+            f"arn:aws:sts::{account_id}:assumed-role/{role_name}/{session_name}",
+            f"{_role_id(role_arn)}:{session_name}",
         )
+        return principal, secret
 
     # -- sts:AssumeRole -----------------------------------------------------------------------
     def issue(self, account_id: str, role_arn: str, session_name: str, duration_s: float) -> dict:
@@ -123,33 +157,30 @@ class CredentialStore:
         with self._lock:
             self._counter += 1
             n = self._counter
-        digest = hmac.new(self._secret, f"temp-{n}-{account_id}".encode(), "sha256").digest()
-        key = "ASIA" + base64.b32encode(digest[:10]).decode()[:16]
-        secret = base64.b64encode(digest[10:32] + digest[:8]).decode()[:40]
-        token = "IQoJb3JpZ2luX2VjE" + base64.b64encode(
-            hmac.new(self._secret, f"token-{n}".encode(), "sha256").digest() * 3
-        ).decode().rstrip("=")
-        expires_at = float(int(time.time() + duration_s))
-        role_name = role_arn.rsplit("/", 1)[-1]
-        role_id = (
-            "AROA" + base64.b32encode(hashlib.sha256(role_arn.encode()).digest())[:17].decode()
+        nonce = hmac.new(self._secret, f"{n}-{time.time()}".encode(), "sha256").hexdigest()[:16]
+        expires_at = int(time.time() + duration_s)
+        body = f"{account_id}|{role_arn}|{session_name}|{expires_at}|{nonce}".encode()
+        token = (
+            _TOKEN_PREFIX + _b64(body) + "." + _b64(hmac.new(_TEMP_KEY, body, "sha256").digest())
         )
-        arn = f"arn:aws:sts::{account_id}:assumed-role/{role_name}/{session_name}"
-        user_id = f"{role_id}:{session_name}"
-        with self._lock:
-            now = time.time()
-            # forget long-expired keys so a long-running sandbox does not grow without bound
-            for k in [k for k, t in self._temp.items() if t.expires_at < now - 3600]:
-                del self._temp[k]
-            self._temp[key] = _TempCredential(account_id, secret, token, expires_at, arn, user_id)
+        key, secret = self._derive(token)
+        role_name = role_arn.rsplit("/", 1)[-1]
+        user_id = f"{_role_id(role_arn)}:{session_name}"
         return {
             "AccessKeyId": key,
             "SecretAccessKey": secret,
             "SessionToken": token,
             "Expiration": datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "AssumedRoleId": user_id,
-            "Arn": arn,
+            "Arn": f"arn:aws:sts::{account_id}:assumed-role/{role_name}/{session_name}",
         }
+
+
+_TOKEN_PREFIX = "IQoJb3JpZ2luX2VjE"
+
+
+def _role_id(role_arn: str) -> str:
+    return "AROA" + base64.b32encode(hashlib.sha256(role_arn.encode()).digest()).decode()[:17]
 
 
 def verify_sigv4(

@@ -139,7 +139,7 @@ def assume_role(
         raise denied
     if principal.kind != "org" and principal.account_id != account.account_id:
         raise denied
-    if params.get("ExternalId") != account.external_id:
+    if (params.get("ExternalId") or None) != (account.external_id or None):
         raise denied
     if max_session_s is not None:
         duration_s = min(duration_s, max_session_s)
