@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from invoicekit.errors import InvalidArgumentError
-from invoicekit.loader import Window, issued_windows, parse_month, split_windows
+from invoicekit.loader import (
+    Window,
+    issued_windows,
+    list_invoice_summaries,
+    parse_month,
+    read_invoice_summaries,
+    split_windows,
+)
 
 # --------------------------------------------------------------------------------------------
 # Months and windows
@@ -404,3 +411,180 @@ def test_bad_options_are_refused(fake_clients, kwargs, fragment):
     fleet = fake_clients({ACC[0]: FakeClient(ACC[0], {})})
     with pytest.raises(InvalidArgumentError, match=fragment):
         loader.read_invoice_summaries(fleet, "2025-01", "2025-02", progress=False, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Against the sandbox (real boto3, real wire protocol, profiles and assumed roles)
+# --------------------------------------------------------------------------------------------
+
+from invoicekit.fleet import load_fleet  # noqa: E402
+from invoicekit.sandbox import Faults  # noqa: E402
+from invoicekit.store import Store  # noqa: E402
+
+
+def _expected_ids(org, start: tuple[int, int], end: tuple[int, int], accounts=None) -> list[str]:
+    return sorted(
+        inv["InvoiceId"]
+        for inv in org.invoices
+        if start <= (inv["BillingPeriod"]["Year"], inv["BillingPeriod"]["Month"]) <= end
+        and (accounts is None or inv["AccountId"] in accounts)
+    )
+
+
+def _lis_calls(sb) -> int:
+    return sum(sb.stats()["requests"].get("ListInvoiceSummaries", {}).values())
+
+
+def test_sandbox_many_accounts_profiles_and_roles(sandbox):
+    fleet = load_fleet(sandbox.fleet_config)
+    assert any(a.role_arn for a in fleet.accounts) and any(a.profile for a in fleet.accounts)
+    df = read_invoice_summaries(sandbox.fleet_config, "2026-06", "2026-08", progress=False)
+    assert df.attrs["failures"] == []
+    assert sorted(df["invoice_id"]) == _expected_ids(sandbox.org, (2026, 6), (2026, 8))
+    assert set(df["account_id"]) == {a.account_id for a in sandbox.org.accounts}
+    names = {a.id: a.name for a in fleet.accounts}
+    assert all(names[r.account_id] == r.account_name for r in df.itertuples())
+    assert df.attrs["api_calls"] == len(fleet.accounts) * 3  # one page per account and month
+    # exact decimals and UTC, straight from the wire
+    assert isinstance(df["base_total"].dtype, pd.ArrowDtype)
+    assert str(df["issued_date"].dt.tz) == "UTC"
+    one = next(i for i in sandbox.org.invoices if i["InvoiceId"] == df["invoice_id"].iloc[0])
+    assert str(df["base_total"].iloc[0]).rstrip("0") == one["BaseCurrencyAmount"][
+        "TotalAmount"
+    ].rstrip("0")
+    assert sandbox.stats()["requests"]["AssumeRole"]  # role accounts really assumed a role
+
+
+def test_sandbox_denied_account_is_reported_and_others_kept(make_sandbox):
+    sb = make_sandbox(accounts=4, months=3)
+    denied = sb.org.accounts[2].account_id
+    sb.deny(denied)
+    df = read_invoice_summaries(sb.fleet_config, "2026-08", "2026-10", progress=False)
+    others = {a.account_id for a in sb.org.accounts} - {denied}
+    assert sorted(df["invoice_id"]) == _expected_ids(sb.org, (2026, 8), (2026, 10), others)
+    (failure,) = df.attrs["failures"]
+    assert failure["account_id"] == denied and failure["code"] == "AccessDeniedException"
+    assert failure["account_name"] == sb.org.accounts[2].name
+    assert "invoicing:ListInvoiceSummaries" in failure["message"]  # names the fix
+
+
+@pytest.fixture
+def no_backoff_sleep(monkeypatch):
+    """botocore's exponential back-off without its sleeps: retry behaviour, not wall time."""
+    from botocore.retries import standard
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0.0)
+
+
+def test_sandbox_throttling_and_server_errors_are_survived(make_sandbox, no_backoff_sleep):
+    sb = make_sandbox(
+        accounts=3,
+        months=3,
+        faults=Faults(throttle_rate=0.25, error_rate=0.15, operations=["ListInvoiceSummaries"]),
+    )
+    df = read_invoice_summaries(sb.fleet_config, "2026-08", "2026-10", progress=False)
+    assert df.attrs["failures"] == []
+    assert sorted(df["invoice_id"]) == _expected_ids(sb.org, (2026, 8), (2026, 10))
+    stats = sb.stats()
+    assert stats["throttled"] > 0 and stats["errors"] > 0  # the faults really happened
+    assert df.attrs["api_calls"] == _lis_calls(sb) > 9  # retries are counted
+
+
+def test_sandbox_throttle_storm_becomes_a_per_account_failure(
+    make_sandbox, monkeypatch, no_backoff_sleep
+):
+    from invoicekit import _client
+
+    # Two attempts instead of ten and no client-side bucket waits: the same failure path,
+    # without a minute of botocore's adaptive back-off.
+    monkeypatch.setattr(_client, "MAX_ATTEMPTS", 2)
+    from botocore.retries import bucket
+
+    monkeypatch.setattr(bucket.TokenBucket, "acquire", lambda self, amount=1, block=True: True)
+    sb = make_sandbox(
+        accounts=2, months=2, faults=Faults(throttle_rate=1.0, operations=["ListInvoiceSummaries"])
+    )
+    df = read_invoice_summaries(
+        sb.fleet_config, "2026-10", "2026-10", progress=False, per_account=1
+    )
+    assert len(df) == 0
+    assert sorted(f["account_id"] for f in df.attrs["failures"]) == [
+        a.account_id for a in sb.org.accounts
+    ]
+    assert {f["code"] for f in df.attrs["failures"]} == {"ThrottlingException"}
+
+
+def test_sandbox_pagination_small_pages_give_the_same_invoices(sandbox):
+    big = read_invoice_summaries(sandbox.fleet_config, "2026-09", "2026-10", progress=False)
+    small = read_invoice_summaries(
+        sandbox.fleet_config, "2026-09", "2026-10", max_results=1, progress=False
+    )
+    pd.testing.assert_frame_equal(big, small)
+    assert small.attrs["api_calls"] > big.attrs["api_calls"]
+    # with one invoice per page, every window costs one call per invoice (at least one)
+    per_window = small.groupby(["account_id", "billing_period"]).size()
+    assert small.attrs["api_calls"] == int(per_window.clip(lower=1).sum()) + (
+        2 * len(sandbox.org.accounts) - len(per_window)
+    )
+
+
+def test_sandbox_issued_windows_select_by_issue_date(sandbox):
+    df = read_invoice_summaries(
+        sandbox.fleet_config, "2026-09", "2026-10", by="issued", progress=False
+    )
+    lo, hi = pd.Timestamp("2026-09-01", tz="UTC"), pd.Timestamp("2026-11-01", tz="UTC")
+    assert len(df) and df["issued_date"].between(lo, hi, inclusive="left").all()
+    expected = sorted(
+        i["InvoiceId"]
+        for i in sandbox.org.invoices
+        if lo.timestamp() <= i["IssuedDate"] < hi.timestamp()
+    )
+    assert sorted(df["invoice_id"]) == expected
+
+
+def test_sandbox_incremental_store_queries_only_unsettled_months(make_sandbox, tmp_path):
+    sb = make_sandbox(accounts=3, months=4)  # today 2026-11-25: 2026-10 is not settled
+    store = tmp_path / "store"
+    first = read_invoice_summaries(
+        sb.fleet_config, "2026-07", "2026-10", store=store, progress=False
+    )
+    assert first.attrs["api_calls"] == _lis_calls(sb) == 12
+    sb.reset_stats()
+    second = read_invoice_summaries(
+        sb.fleet_config, "2026-07", "2026-10", store=store, progress=False
+    )
+    assert _lis_calls(sb) == second.attrs["api_calls"] == 3  # only October, per account
+    assert second.attrs["windows_from_store"] == 9
+    pd.testing.assert_frame_equal(first, second)
+    assert sb.stats()["requests"]["ListInvoiceSummaries"].keys() == {
+        a.account_id for a in sb.org.accounts
+    }
+    sb.reset_stats()
+    again = read_invoice_summaries(
+        sb.fleet_config, "2026-07", "2026-10", store=store, refresh=True, progress=False
+    )
+    assert _lis_calls(sb) == again.attrs["api_calls"] == 12
+    pd.testing.assert_frame_equal(first, again)
+    assert len(Store(store).load()) == len(first)
+
+
+def test_sandbox_list_invoice_summaries_yields_raw_records(sandbox):
+    stream = list_invoice_summaries(sandbox.fleet_config, "2026-10", "2026-10", progress=False)
+    records = list(stream)
+    assert stream.failures == [] and stream.api_calls == len(sandbox.org.accounts)
+    assert sorted(r["InvoiceId"] for r in records) == _expected_ids(
+        sandbox.org, (2026, 10), (2026, 10)
+    )
+    assert all(isinstance(r["BaseCurrencyAmount"]["TotalAmount"], str) for r in records)
+
+
+def test_sandbox_account_ids_use_the_default_credential_chain(sandbox, monkeypatch):
+    acct = sandbox.org.accounts[0]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", acct.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", acct.secret_access_key)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_INVOICING", sandbox.endpoint_url)
+    df = read_invoice_summaries([acct.account_id], "2026-10", "2026-10", progress=False)
+    assert df.attrs["failures"] == []
+    assert sorted(df["invoice_id"]) == _expected_ids(
+        sandbox.org, (2026, 10), (2026, 10), {acct.account_id}
+    )
