@@ -1,0 +1,216 @@
+"""``invoicekit download``: batch-download invoice PDFs into an audit-ready archive.
+
+The invoices come from the fleet (``--config`` with ``--from``/``--to``, listed with
+ListInvoiceSummaries) or from a file written by ``invoicekit fetch`` (``--summaries``; then
+``--config`` gives each account its credentials, and ``--from``/``--to`` narrow the file).
+
+Exit codes: 0 every document downloaded or already archived; 3 some documents (or accounts)
+failed — the others are archived and listed in ``DEST/manifest.csv``; 2 bad input (arguments,
+fleet file, summaries file, template, credentials).
+
+Examples
+--------
+::
+
+    invoicekit download --config fleet.yml --from 2025-01 --to 2025-12 --dest invoices/
+    invoicekit download --config fleet.yml --summaries invoices.parquet --dest invoices/
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from invoicekit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL
+
+HELP = "batch-download invoice PDFs into an audit-ready archive"
+#: Failures printed one per line before "... and N more".
+MAX_FAILURE_LINES = 25
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer, e.g. 32")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``invoicekit download``."""
+    from invoicekit.pdfs import DEFAULT_MAX_WORKERS, DEFAULT_TEMPLATE
+
+    parser.add_argument(
+        "--config", metavar="FLEET.yml", help="fleet file listing the payer accounts"
+    )
+    parser.add_argument(
+        "--summaries",
+        metavar="FILE",
+        help="invoices from `invoicekit fetch` (FILE.parquet or FILE.csv) instead of listing them",
+    )
+    parser.add_argument("--from", dest="start", metavar="YYYY-MM", help="first billing month")
+    parser.add_argument(
+        "--to", dest="end", metavar="YYYY-MM", help="last billing month (inclusive)"
+    )
+    parser.add_argument("--dest", required=True, metavar="DIR", help="archive directory")
+    parser.add_argument(
+        "--template",
+        default=DEFAULT_TEMPLATE,
+        help=f"file naming template relative to DIR (default: {DEFAULT_TEMPLATE})",
+    )
+    parser.add_argument(
+        "--no-supplemental",
+        action="store_true",
+        help="only the invoice PDFs, not the supplemental documents",
+    )
+    parser.add_argument(
+        "--max-workers",
+        type=_positive_int,
+        default=DEFAULT_MAX_WORKERS,
+        metavar="N",
+        help=f"invoices processed at once (default {DEFAULT_MAX_WORKERS})",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def read_summaries_file(path: str) -> Any:
+    """Read a summaries file written by ``invoicekit fetch`` (parquet or CSV).
+
+    Raises
+    ------
+    InvalidArgumentError
+        Missing file, unknown extension, or a file that does not parse.
+    """
+    from invoicekit import schema
+    from invoicekit.errors import InvalidArgumentError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidArgumentError(
+            f"--summaries {path}: no such file (write it with invoicekit fetch)"
+        )
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return schema.from_parquet(p)
+        if suffix == ".csv":
+            return schema.from_csv(p)
+    except InvalidArgumentError:
+        raise
+    except Exception as exc:
+        raise InvalidArgumentError(
+            f"--summaries {path}: cannot read it ({type(exc).__name__}: {exc})"
+        ) from None
+    raise InvalidArgumentError(
+        f"--summaries {path}: unknown extension {suffix or '(none)'!r}: use FILE.parquet or FILE.csv"
+    )
+
+
+def filter_periods(df: Any, start: str | None, end: str | None) -> Any:
+    """Keep the rows whose billing period lies in ``start``..``end`` (inclusive, YYYY-MM)."""
+    from invoicekit.loader import parse_month
+    from invoicekit.pdfs import _period_str
+
+    lo = "{:04d}-{:02d}".format(*parse_month(start, "--from")) if start else None
+    hi = "{:04d}-{:02d}".format(*parse_month(end, "--to")) if end else None
+    if lo and hi and lo > hi:
+        from invoicekit.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"--from {start} is after --to {end}")
+    if (lo is None and hi is None) or "billing_period" not in df.columns:
+        return df
+    periods = df["billing_period"].map(_period_str)
+    keep = periods.map(lambda p: (lo is None or p >= lo) and (hi is None or p <= hi))
+    return df[keep.astype(bool).to_numpy()]
+
+
+def load_fleet_arg(config: str | None) -> Any:
+    """The fleet of ``--config`` (``None`` when not given)."""
+    from invoicekit.errors import ConfigError
+
+    if config is None:
+        return None
+    p = Path(config)
+    if not p.is_file():
+        raise ConfigError(
+            f"fleet file {p} not found: pass --config with the path of a fleet YAML file"
+        )
+    from invoicekit.fleet import load_fleet
+
+    return load_fleet(p)
+
+
+def summaries_from_args(
+    args: argparse.Namespace, fleet: Any, *, progress: bool
+) -> tuple[Any, list]:
+    """The invoices a command works on, and the loader's account failures (if it listed them)."""
+    from invoicekit.errors import InvalidArgumentError
+
+    if args.summaries:
+        return filter_periods(read_summaries_file(args.summaries), args.start, args.end), []
+    if fleet is None:
+        raise InvalidArgumentError("pass --config FLEET.yml with --from/--to, or --summaries FILE")
+    if not args.start or not args.end:
+        raise InvalidArgumentError("pass --from YYYY-MM and --to YYYY-MM with --config")
+    from invoicekit.loader import read_invoice_summaries, split_windows
+
+    split_windows(args.start, args.end)  # bad months: one clear line before any request
+    df = read_invoice_summaries(fleet, args.start, args.end, progress=progress)
+    return df, list(df.attrs.get("failures", []))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Download, print a summary and the failures; return the exit code."""
+    from invoicekit.loader import CONFIG_CODES
+    from invoicekit.pdfs import FAILED, download_invoice_pdfs, protect_logs, validate_template
+
+    protect_logs()
+    validate_template(args.template)  # bad input before any request
+    fleet = load_fleet_arg(args.config)
+    progress = not args.no_progress
+    df, list_failures = summaries_from_args(args, fleet, progress=progress)
+
+    result = download_invoice_pdfs(
+        df,
+        args.dest,
+        fleet=fleet,
+        template=args.template,
+        supplemental=not args.no_supplemental,
+        max_workers=args.max_workers,
+        progress=progress,
+    )
+    counts = result["status"].value_counts().to_dict()
+    dest = result.attrs.get("dest", args.dest)
+    print(
+        f"invoicekit download: {len(df)} invoices, {len(result)} documents into {dest}\n"
+        f"  downloaded: {counts.get('downloaded', 0)}, already archived: "
+        f"{counts.get('skipped', 0)}, failed: {counts.get('failed', 0)}\n"
+        f"  API calls: {result.attrs.get('api_calls', 0)}"
+    )
+    for f in list_failures:
+        print(f"  failed listing: account {f['account_id']} {f.get('code', '')}: {f['message']}")
+    failed = result[result["status"] == FAILED]
+    for _, r in failed.head(MAX_FAILURE_LINES).iterrows():
+        print(
+            f"  failed: account {r['account_id']} invoice {r['invoice_id']} "
+            f"document {r['document_id']}: {r['error']}"
+        )
+    if len(failed) > MAX_FAILURE_LINES:
+        print(f"  ... and {len(failed) - MAX_FAILURE_LINES} more failed documents")
+    sys.stdout.flush()
+    if list_failures and all(f.get("code") in CONFIG_CODES for f in list_failures) and len(df) == 0:
+        print(f"invoicekit: error: {list_failures[0]['message']}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if len(failed) or list_failures:
+        print(
+            f"invoicekit: error: {len(failed)} documents and {len(list_failures)} accounts failed "
+            f"(listed above); the others are archived in {dest}; run the same command again to "
+            "retry only what is missing",
+            file=sys.stderr,
+        )
+        return EXIT_PARTIAL
+    return EXIT_OK

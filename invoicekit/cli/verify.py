@@ -1,0 +1,84 @@
+"""``invoicekit verify``: re-hash a PDF archive against its manifest.
+
+Reports missing files, corrupt files (size or sha256 different from the manifest, not a
+complete PDF), unexpected files (not in the manifest, partial downloads) and unusable manifest
+lines. With ``--summaries FILE`` (or ``--config`` with ``--from``/``--to``) it also reports
+every invoice of the range that has no PDF in the archive (completeness).
+
+Exit codes: 0 nothing wrong; 1 problems found (listed); 2 bad input (no such directory, no
+manifest, a bad month or summaries file).
+
+Examples
+--------
+::
+
+    invoicekit verify invoices/
+    invoicekit verify invoices/ --summaries invoices.parquet --from 2025-01 --to 2025-12
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from invoicekit.cli import EXIT_FINDINGS, EXIT_OK
+
+HELP = "re-hash a PDF archive against its manifest"
+#: Problems printed one per line before "... and N more".
+MAX_PROBLEM_LINES = 100
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``invoicekit verify``."""
+    parser.add_argument("dir", metavar="DIR", help="archive directory written by download")
+    parser.add_argument(
+        "--summaries",
+        metavar="FILE",
+        help="invoices that should be archived (from `invoicekit fetch`): completeness report",
+    )
+    parser.add_argument(
+        "--config", metavar="FLEET.yml", help="list the invoices of --from/--to from the fleet"
+    )
+    parser.add_argument("--from", dest="start", metavar="YYYY-MM", help="first billing month")
+    parser.add_argument(
+        "--to", dest="end", metavar="YYYY-MM", help="last billing month (inclusive)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Verify, print the problems and a summary; return the exit code."""
+    from invoicekit.cli.download import filter_periods, load_fleet_arg, summaries_from_args
+    from invoicekit.errors import InvalidArgumentError
+    from invoicekit.pdfs import protect_logs, verify_archive
+
+    protect_logs()
+    summaries = None
+    list_failures: list = []
+    if args.summaries or args.config:
+        fleet = load_fleet_arg(args.config) if not args.summaries else None
+        summaries, list_failures = summaries_from_args(args, fleet, progress=not args.no_progress)
+    elif args.start or args.end:
+        raise InvalidArgumentError(
+            "--from/--to need the invoices to check against: add --summaries FILE or --config FLEET.yml"
+        )
+    if summaries is not None:
+        summaries = filter_periods(summaries, args.start, args.end)
+    report = verify_archive(args.dir, summaries=summaries)
+    problems = report.problems
+    for rec in problems.head(MAX_PROBLEM_LINES).to_dict("records"):
+        p = {k: ("" if v is None or v != v else str(v)) for k, v in rec.items()}  # NA → ""
+        what = p["path"] or f"invoice {p['invoice_id']}"
+        who = ""
+        if p["invoice_id"] and p["path"]:
+            who = f" (account {p['account_id']} invoice {p['invoice_id']} document {p['document_id']})"
+        elif p["problem"] == "no_document":
+            who = f" (account {p['account_id']}, {p['billing_period']})"
+        print(f"{p['problem']}: {what}{who}: {p['detail']}")
+    if len(problems) > MAX_PROBLEM_LINES:
+        print(f"... and {len(problems) - MAX_PROBLEM_LINES} more problems")
+    for f in list_failures:
+        print(f"listing failed: account {f['account_id']}: {f['message']}")
+    print(f"invoicekit verify: {report.summary()}")
+    sys.stdout.flush()
+    return EXIT_OK if report.ok and not list_failures else EXIT_FINDINGS
