@@ -38,7 +38,7 @@ __all__ = [
 
 #: Region used when neither the fleet, the profile nor the environment names one.
 DEFAULT_REGION = "us-east-1"
-#: Total attempts per call (first try + retries) in adaptive mode.
+#: botocore's ``max_attempts``: retries after the first try (11 attempts in all), adaptive mode.
 MAX_ATTEMPTS = 10
 CONNECT_TIMEOUT_S = 10
 READ_TIMEOUT_S = 60
