@@ -73,3 +73,210 @@ def test_bad_options_exit_2(tmp_path, capsys, args):
         main(_fetch(tmp_path, *args))
     assert info.value.code == EXIT_BAD_INPUT
     _one_line_error(capsys)
+
+
+# --------------------------------------------------------------------------------------------
+# Against the sandbox
+# --------------------------------------------------------------------------------------------
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
+
+from invoicekit import schema  # noqa: E402
+from invoicekit.cli import EXIT_OK, EXIT_PARTIAL  # noqa: E402
+
+
+def _ids(org, months: set[tuple[int, int]], accounts=None) -> list[str]:
+    return sorted(
+        i["InvoiceId"]
+        for i in org.invoices
+        if (i["BillingPeriod"]["Year"], i["BillingPeriod"]["Month"]) in months
+        and (accounts is None or i["AccountId"] in accounts)
+    )
+
+
+SEP_OCT = {(2026, 9), (2026, 10)}
+
+
+def test_fetch_writes_parquet_and_prints_the_summary(sandbox, tmp_path, capsys):
+    out = tmp_path / "invoices.parquet"
+    code = main(
+        _fetch(tmp_path, "--from", "2026-09", "--to", "2026-10", "--output", str(out),
+               config=str(sandbox.fleet_config))
+    )  # fmt: skip
+    stdout, stderr = capsys.readouterr()
+    assert code == EXIT_OK, stderr
+    df = schema.from_parquet(out)
+    assert list(df.columns) == schema.COLUMNS
+    assert sorted(df["invoice_id"]) == _ids(sandbox.org, SEP_OCT)
+    n = len(sandbox.org.accounts)
+    assert f"{n} accounts ({n} ok, 0 failed)" in stdout
+    assert f"invoices: {len(df)} written to {out}" in stdout
+    assert f"API calls: {2 * n} " in stdout
+    assert stderr == ""
+
+
+def test_fetch_writes_csv_with_plain_decimals_and_utc(sandbox, tmp_path, capsys):
+    out = tmp_path / "sub" / "invoices.csv"
+    code = main(
+        _fetch(tmp_path, "--from", "2026-10", "--to", "2026-10", "--output", str(out),
+               config=str(sandbox.fleet_config))
+    )  # fmt: skip
+    assert code == EXIT_OK
+    import csv
+    import re
+
+    with out.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0])[:3] == ["account_id", "account_name", "invoice_id"]
+    for row in rows:
+        assert re.fullmatch(r"-?\d+(\.\d+)?", row["base_total"]), row["base_total"]
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)", row["issued_date"]
+        )
+    back = schema.from_csv(out)
+    assert sorted(back["invoice_id"]) == _ids(sandbox.org, {(2026, 10)})
+
+
+def test_fetch_partial_failure_keeps_other_accounts_and_exits_3(make_sandbox, tmp_path, capsys):
+    sb = make_sandbox(accounts=4, months=3)
+    denied = sb.org.accounts[1].account_id
+    sb.deny(denied)
+    out = tmp_path / "invoices.parquet"
+    code = main(
+        _fetch(tmp_path, "--from", "2026-09", "--to", "2026-10", "--output", str(out),
+               config=str(sb.fleet_config))
+    )  # fmt: skip
+    stdout, stderr = capsys.readouterr()
+    assert code == EXIT_PARTIAL
+    others = {a.account_id for a in sb.org.accounts} - {denied}
+    assert sorted(schema.from_parquet(out)["invoice_id"]) == _ids(sb.org, SEP_OCT, others)
+    assert "4 accounts (3 ok, 1 failed)" in stdout
+    failed_lines = [ln for ln in stdout.splitlines() if ln.strip().startswith("failed:")]
+    assert len(failed_lines) == 1 and denied in failed_lines[0]
+    assert "AccessDeniedException" in failed_lines[0]
+    assert len(stderr.strip().splitlines()) == 1 and "1 of 4 accounts failed" in stderr
+
+
+def test_fetch_store_second_run_makes_fewer_calls(make_sandbox, tmp_path, capsys):
+    sb = make_sandbox(accounts=3, months=3)
+    args = ["--from", "2026-08", "--to", "2026-10", "--store", str(tmp_path / "store")]
+    out = str(tmp_path / "a.parquet")
+    assert main(_fetch(tmp_path, *args, "--output", out, config=str(sb.fleet_config))) == 0
+    assert "API calls: 9 " in capsys.readouterr().out
+    sb.reset_stats()
+    assert main(_fetch(tmp_path, *args, "--output", out, config=str(sb.fleet_config))) == 0
+    stdout = capsys.readouterr().out
+    assert "API calls: 3 (windows queried: 3, from store: 6)" in stdout
+    assert sum(sb.stats()["requests"]["ListInvoiceSummaries"].values()) == 3
+    assert (
+        main(_fetch(tmp_path, *args, "--refresh", "--output", out, config=str(sb.fleet_config)))
+        == 0
+    )
+    assert "API calls: 9 " in capsys.readouterr().out
+    raw = list((tmp_path / "store" / "raw").rglob("*.json"))
+    assert len(raw) == 9
+
+
+def _fleet_file(tmp_path: Path, sandbox, accounts: list[dict]) -> Path:
+    base = yaml.safe_load(Path(sandbox.fleet_config).read_text())
+    cfg_dir = Path(sandbox.fleet_config).parent
+    doc = {
+        "aws_config_file": str(cfg_dir / base["aws_config_file"]),
+        "aws_shared_credentials_file": str(cfg_dir / base["aws_shared_credentials_file"]),
+        "accounts": accounts,
+    }
+    path = tmp_path / "fleet.yml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_unknown_profile_exits_2(sandbox, tmp_path, capsys):
+    first = sandbox.org.accounts[0].account_id
+    cfg = _fleet_file(tmp_path, sandbox, [{"id": first, "profile": "no-such-profile"}])
+    code = main(
+        _fetch(tmp_path, "--from", "2026-10", "--to", "2026-10",
+               "--output", str(tmp_path / "o.parquet"), config=str(cfg))
+    )  # fmt: skip
+    assert code == EXIT_BAD_INPUT
+    assert "no-such-profile" in _one_line_error(capsys)
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_invalid_fleet_file_exits_2_with_file_and_line(tmp_path, capsys):
+    cfg = tmp_path / "fleet.yml"
+    cfg.write_text('accounts:\n  - id: "111111111111"\n    profil: x\n')
+    code = main(
+        _fetch(tmp_path, "--from", "2026-10", "--to", "2026-10",
+               "--output", str(tmp_path / "o.csv"), config=str(cfg))
+    )  # fmt: skip
+    assert code == EXIT_BAD_INPUT
+    line = _one_line_error(capsys)
+    assert "fleet.yml:3" in line and "profil" in line
+
+
+def test_no_credentials_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    cfg = tmp_path / "fleet.yml"
+    cfg.write_text('accounts:\n  - id: "111111111111"\n  - id: "222222222222"\n')
+    code = main(
+        _fetch(tmp_path, "--from", "2026-10", "--to", "2026-10",
+               "--output", str(tmp_path / "o.csv"), config=str(cfg))
+    )  # fmt: skip
+    assert code == EXIT_BAD_INPUT
+    line = _one_line_error(capsys)
+    assert "no AWS credentials" in line and "111111111111" in line
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_no_credentials_for_one_account_is_bad_input_but_others_are_written(
+    sandbox, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    good = sandbox.org.accounts[0].account_id
+    cfg = _fleet_file(
+        tmp_path,
+        sandbox,
+        [{"id": good, "profile": f"invoicekit-sandbox-{good}"}, {"id": "999999999999"}],
+    )
+    out = tmp_path / "o.parquet"
+    code = main(
+        _fetch(tmp_path, "--from", "2026-10", "--to", "2026-10", "--output", str(out),
+               config=str(cfg))
+    )  # fmt: skip
+    assert code == EXIT_BAD_INPUT
+    line = _one_line_error(capsys)
+    assert "999999999999" in line and "no AWS credentials" in line
+    assert sorted(schema.from_parquet(out)["invoice_id"]) == _ids(sandbox.org, {(2026, 10)}, {good})
+
+
+def _console_script() -> str:
+    script = Path(sys.executable).parent / "invoicekit"
+    assert script.exists(), "the invoicekit console script is not installed in this venv"
+    return str(script)
+
+
+def test_console_script_fetch_end_to_end(sandbox, tmp_path):
+    out = tmp_path / "invoices.csv"
+    ok = subprocess.run(
+        [_console_script(), "fetch", "--config", str(sandbox.fleet_config), "--from", "2026-10",
+         "--to", "2026-10", "--output", str(out), "--no-progress"],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ),
+    )  # fmt: skip
+    assert ok.returncode == EXIT_OK, ok.stderr
+    assert "0 failed" in ok.stdout
+    assert sorted(schema.from_csv(out)["invoice_id"]) == _ids(sandbox.org, {(2026, 10)})
+    bad = subprocess.run(
+        [_console_script(), "fetch", "--config", str(sandbox.fleet_config), "--from", "2026-10",
+         "--to", "2026-01", "--output", str(out)],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ),
+    )  # fmt: skip
+    assert bad.returncode == EXIT_BAD_INPUT
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    assert "end=2026-01 is before start=2026-10" in bad.stderr
