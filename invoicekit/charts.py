@@ -93,8 +93,8 @@ def _register_template() -> None:
         colorway=_COLORWAY,
         separators=".,",
         title={"x": 0.01, "xanchor": "left", "font": {"size": 17}},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0, "title": {"text": ""}},
-        margin={"l": 70, "r": 30, "t": 70, "b": 90},
+        legend={"title": {"text": ""}, "font": {"size": 11}},
+        margin={"l": 70, "r": 30, "t": 70, "b": 60},
         hoverlabel={"font": {"family": "Menlo, Consolas, monospace", "size": 12}},
         bargap=0.2,
     )
@@ -116,8 +116,8 @@ def _check_view(view: str) -> str:
 
 
 def _money_format(currency: str) -> str:
-    """d3 tick format with the currency's minor units, thousands separated."""
-    return f",.{minor_units(currency)}f"
+    """d3 tick format: thousands separated, up to the currency's minor units (``~`` trims zeros)."""
+    return f",.{minor_units(currency)}~f"
 
 
 def _fmt(amount: Decimal, currency: str) -> str:
@@ -603,15 +603,9 @@ def top_accounts(
         ),
     )
     if rest:
-        fig.add_annotation(
-            text=f"{len(rest)} other accounts: {_fmt(rest_total, cur)}",
-            showarrow=False,
-            xref="paper",
-            yref="paper",
-            x=1,
-            y=-0.16,
-            xanchor="right",
-            font={"size": 12, "color": "#555"},
+        fig.update_layout(
+            title_text=f"{fig.layout.title.text}<br><sup>{len(rest)} other accounts:"
+            f" {_fmt(rest_total, cur)}</sup>"
         )
     if not top:
         _empty(fig, "No invoices in this selection")

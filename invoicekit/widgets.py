@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -289,9 +289,10 @@ class SpendExplorer(w.VBox):
 class DownloadPanel(w.VBox):
     """A button that downloads the invoice PDFs of ``df`` into ``dest``, with a progress bar.
 
-    Runs :func:`invoicekit.download_invoice_pdfs` on a background thread so the notebook stays
-    responsive; the bar advances per invoice, the summary and any failures (redacted: never a
-    presigned URL's query string) appear below it.
+    Runs :func:`invoicekit.download_invoice_pdfs` in steps of whole accounts (about ten steps,
+    each still concurrent inside), on a background thread so the notebook stays responsive;
+    the bar advances per step, and the summary and any failures (redacted: never a presigned
+    URL's query string) appear below it. Re-running skips what is already archived.
 
     Parameters
     ----------
@@ -299,10 +300,13 @@ class DownloadPanel(w.VBox):
         Invoice summaries whose documents to download.
     dest : str or os.PathLike
         Archive directory.
-    fleet : str, os.PathLike or Fleet, optional
-        How to reach each payer account (the fleet YAML path); passed to the downloader.
+    fleet : str, os.PathLike or invoicekit.Fleet, optional
+        The fleet (or the path of its YAML file) giving each account its credentials.
+    steps : int
+        About how many steps the download is split into (the bar's resolution).
     **download_kwargs
-        More keyword arguments for :func:`invoicekit.download_invoice_pdfs`.
+        More keyword arguments for :func:`invoicekit.download_invoice_pdfs` (``template``,
+        ``supplemental``, ``max_workers``).
 
     Attributes
     ----------
@@ -310,14 +314,15 @@ class DownloadPanel(w.VBox):
     progress : ipywidgets.IntProgress
         ``max`` is the number of invoices; ``value`` the invoices done.
     status : ipywidgets.HTML
-    result : object
-        What the downloader returned, once finished.
+    result : pandas.DataFrame or None
+        One row per document (the downloader's result, steps concatenated), once finished.
 
     Examples
     --------
     >>> panel = DownloadPanel(df, "archive", fleet=sb.fleet_config)  # doctest: +SKIP
     >>> panel  # doctest: +SKIP   (click "Download invoice PDFs")
-    >>> panel.run()  # doctest: +SKIP   (or from code: blocks until done)
+    >>> result = panel.run()  # doctest: +SKIP   (or from code: blocks until done)
+    >>> result["status"].value_counts()  # doctest: +SKIP
     """
 
     def __init__(
@@ -326,13 +331,15 @@ class DownloadPanel(w.VBox):
         dest: str | os.PathLike[str],
         *,
         fleet: Any = None,
+        steps: int = 10,
         **download_kwargs: Any,
     ) -> None:
         self.df = df
         self.dest = Path(dest)
         self.fleet = fleet
+        self.steps = max(1, int(steps))
         self.download_kwargs = download_kwargs
-        self.result: Any = None
+        self.result: pd.DataFrame | None = None
         self.error: BaseException | None = None
         n = int(df["invoice_id"].nunique()) if len(df) else 0
         self.button = w.Button(
@@ -349,7 +356,7 @@ class DownloadPanel(w.VBox):
             bar_style="info",
             layout=w.Layout(width="520px"),
         )
-        self.status = w.HTML(f"{n} invoices → <code>{self.dest}</code>")
+        self.status = w.HTML(f"{n} invoices → <code>{_escape(str(self.dest))}</code>")
         self.button.on_click(lambda _b: self.start())
         self._thread: threading.Thread | None = None
         super().__init__(children=[w.HBox([self.button, self.progress]), self.status])
@@ -358,43 +365,54 @@ class DownloadPanel(w.VBox):
         """Start the download on a background thread (what the button does)."""
         if self._thread is not None and self._thread.is_alive():
             return self._thread
-        self._thread = threading.Thread(target=self.run, name="invoicekit-download", daemon=True)
+        self._thread = threading.Thread(target=self._run_quietly, name="ik-download", daemon=True)
         self._thread.start()
         return self._thread
 
-    def _advance(self, n: int = 1) -> None:
+    def _run_quietly(self) -> None:
+        try:
+            self.run()
+        except Exception:  # noqa: BLE001 - already shown in the panel (redacted)
+            pass
+
+    def _advance(self, n: int) -> None:
         self.progress.value = min(self.progress.max, self.progress.value + n)
         self.progress.description = f"{self.progress.value} / {self.progress.max}"
 
-    def run(self) -> Any:
-        """Download now, in this thread, updating the bar; returns the downloader's result.
+    def run(self) -> pd.DataFrame:
+        """Download now, in this thread, updating the bar; returns one row per document.
 
         Returns
         -------
-        object
-            The return value of :func:`invoicekit.download_invoice_pdfs`.
+        pandas.DataFrame
+            The downloader's result (``status`` downloaded / skipped / failed per document),
+            with ``attrs["api_calls"]`` and ``attrs["failures"]`` summed over the steps.
         """
         from invoicekit import pdfs
 
         self.button.disabled = True
         self.progress.value = 0
+        self.progress.description = f"0 / {self.progress.max}"
         self.progress.bar_style = "info"
         self.status.value = "Downloading…"
         self.error = None
         try:
-            self.result = _download_with_progress(
-                pdfs.download_invoice_pdfs,
-                self.df,
-                self.dest,
-                self.fleet,
-                self.download_kwargs,
-                self._advance,
-            )
+            fleet = self.fleet
+            if isinstance(fleet, str | os.PathLike):
+                from invoicekit.fleet import load_fleet
+
+                fleet = load_fleet(fleet)
+            parts = []
+            for chunk in _account_chunks(self.df, self.steps):
+                kwargs = {"progress": False, **self.download_kwargs}
+                parts.append(pdfs.download_invoice_pdfs(chunk, self.dest, fleet=fleet, **kwargs))
+                self._advance(int(chunk["invoice_id"].nunique()))
+            self.result = _combine(parts)
+            failed = self.result[self.result["status"] == pdfs.FAILED] if len(self.result) else []
             self.progress.value = self.progress.max
             self.progress.description = f"{self.progress.max} / {self.progress.max}"
-            failures = _failures_of(self.result)
-            self.progress.bar_style = "warning" if failures else "success"
-            self.status.value = _summary_html(self.result, self.dest, failures)
+            self.progress.bar_style = "warning" if len(failed) else "success"
+            self.status.value = _summary_html(self.result, self.dest)
         except Exception as exc:  # shown in the panel, redacted; re-raised for code callers
             self.error = exc
             self.progress.bar_style = "danger"
@@ -406,68 +424,62 @@ class DownloadPanel(w.VBox):
 
 
 # ----------------------------------------------------------------------------------------------
-# download helpers (tolerant of the downloader's exact return shape)
+# download helpers
 # ----------------------------------------------------------------------------------------------
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _escape(text: object) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _download_with_progress(
-    download: Callable[..., Any],
-    df: pd.DataFrame,
-    dest: Path,
-    fleet: Any,
-    kwargs: dict[str, Any],
-    advance: Callable[[int], None],
-) -> Any:
-    import inspect
-
-    params = inspect.signature(download).parameters
-    call = dict(kwargs)
-    if fleet is not None:
-        call["fleet"] = fleet
-    if "on_progress" in params:
-        call.setdefault("on_progress", lambda *_a, **_k: advance(1))
-    elif "callback" in params:
-        call.setdefault("callback", lambda *_a, **_k: advance(1))
-    if "progress" in params:
-        call.setdefault("progress", False)  # the panel's bar replaces tqdm's
-    return download(df, dest, **call)
+def _account_chunks(df: pd.DataFrame, steps: int) -> list[pd.DataFrame]:
+    """Split ``df`` into about ``steps`` parts of whole accounts (one session per account)."""
+    if df.empty:
+        return []
+    per_account = df.groupby("account_id", sort=True, observed=True).size()
+    target = max(1, -(-int(per_account.sum()) // steps))
+    groups: list[list[str]] = [[]]
+    size = 0
+    for account, n in per_account.items():
+        if size >= target:
+            groups.append([])
+            size = 0
+        groups[-1].append(str(account))
+        size += int(n)
+    ids = df["account_id"].astype(str)
+    return [df.loc[ids.isin(g).to_numpy()] for g in groups if g]
 
 
-def _failures_of(result: Any) -> list[Any]:
-    for attr in ("failures", "failed", "errors"):
-        value = getattr(result, attr, None)
-        if value is None and isinstance(result, dict):
-            value = result.get(attr)
-        if value is None and isinstance(result, pd.DataFrame):
-            value = result.attrs.get(attr)
-        if value is not None:
-            try:
-                return list(value.to_dict("records") if isinstance(value, pd.DataFrame) else value)
-            except TypeError:
-                return []
-    return []
+def _combine(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    if not parts:
+        from invoicekit import pdfs
+
+        return pd.DataFrame(columns=list(pdfs.RESULT_COLUMNS))
+    out = pd.concat(parts, ignore_index=True)
+    out.attrs = {
+        "api_calls": sum(int(p.attrs.get("api_calls", 0)) for p in parts),
+        "failures": [f for p in parts for f in p.attrs.get("failures", [])],
+    }
+    return out
 
 
-def _summary_html(result: Any, dest: Path, failures: Sequence[Any]) -> str:
-    parts = [f"Archive: <code>{_escape(str(dest))}</code>"]
-    for attr, label in (
-        ("downloaded", "downloaded"),
-        ("skipped", "already present"),
-        ("documents", "documents"),
-    ):
-        value = getattr(result, attr, None)
-        if value is None and isinstance(result, dict):
-            value = result.get(attr)
-        if isinstance(value, int | Iterable) and not isinstance(value, str | bytes):
-            count = value if isinstance(value, int) else len(list(value))
-            parts.append(f"{count} {label}")
-    if failures:
-        items = "".join(f"<li>{_escape(redact(f))}</li>" for f in list(failures)[:20])
-        parts.append(f"<b>{len(failures)} failed</b> — run again to retry them:<ul>{items}</ul>")
+def _summary_html(result: pd.DataFrame, dest: Path) -> str:
+    counts = result["status"].value_counts().to_dict() if len(result) else {}
+    parts = [
+        f"Archive <code>{_escape(str(dest))}</code>",
+        f"{counts.get('downloaded', 0)} downloaded",
+        f"{counts.get('skipped', 0)} already archived (no API call)",
+        f"{result.attrs.get('api_calls', 0)} API calls",
+    ]
+    failed = result[result["status"] == "failed"] if len(result) else result
+    if len(failed):
+        items = "".join(
+            f"<li>{_escape(r.invoice_id)} {_escape(r.document_type)}: {_escape(redact(r.error))}</li>"
+            for r in failed.head(20).itertuples()
+        )
+        parts.append(
+            f"<b>{len(failed)} failed</b> — click again to retry only those:<ul>{items}</ul>"
+        )
     else:
-        parts.append("no failures")
+        parts.append("<b>no failures</b>")
     return " · ".join(parts)

@@ -235,7 +235,7 @@ def test_by_currency_gives_one_single_currency_figure_per_currency(df):
 def test_single_currency_selection_needs_no_currency_argument(df):
     fig = charts.spend_trend(df, view="base", accounts=["333333333333"])
     assert fig.layout.meta["invoicekit"]["currency"] == "JPY"
-    assert fig.layout.yaxis.tickformat == ",.0f"  # JPY has no minor unit
+    assert fig.layout.yaxis.tickformat == ",.0~f"  # JPY has no minor unit
     fig = charts.spend_trend(df, view="base", currency="USD", periods=("2026-08", "2026-08"))
     assert charts.figure_totals(fig) == {
         "2026-08": Decimal("1200.33") - Decimal("100.05") + Decimal("650.25") + Decimal("12.34")
