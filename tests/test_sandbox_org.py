@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -132,6 +135,29 @@ def test_same_seed_gives_byte_identical_invoices_line_items_and_pdfs(org):
     assert again.admin_view() == org.admin_view()
     sample = [doc.document_id for doc in org.documents[::97]]
     assert [again.render_pdf(x) for x in sample] == [org.render_pdf(x) for x in sample]
+
+
+_DIGEST_SCRIPT = """
+import hashlib, json
+from invoicekit.sandbox.org import build_organization
+org = build_organization(seed=7, accounts=4, months=6, today="2026-11-25", anomalies=True)
+h = hashlib.sha256(json.dumps([org.invoices, org.line_items, org.anomalies]).encode())
+for doc in org.documents[::5]:
+    h.update(org.render_pdf(doc.document_id))
+print(h.hexdigest())
+"""
+
+
+def test_output_is_identical_across_processes_and_hash_seeds():
+    digests = set()
+    for hash_seed in ("1", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run(
+            [sys.executable, "-c", _DIGEST_SCRIPT], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1
 
 
 def test_different_seed_gives_a_different_organization(org):
