@@ -430,6 +430,19 @@ def test_line_items_sum_to_each_invoice_base_subtotal(org):
     assert sums == {}, "every line item belongs to an invoice"
 
 
+def test_cost_and_usage_view_agrees_with_the_invoices(org):
+    cur = org.cost_and_usage()
+    assert len(cur) == len(org.line_items)
+    by_invoice = defaultdict(Decimal)
+    for row in cur:
+        assert row["line_item_currency_code"] == "USD"
+        by_invoice[row["bill_invoice_id"]] += d(row["line_item_unblended_cost"])
+    for inv in org.invoices:
+        if "CommercialInvoiceId" not in inv:
+            sub = inv["BaseCurrencyAmount"]["AmountBreakdown"]["SubTotalAmount"]
+            assert by_invoice[inv["InvoiceId"]] == d(sub)
+
+
 def test_usage_shows_growth_and_a_retail_q4_peak(org):
     spend = defaultdict(Decimal)
     for item in org.line_items:

@@ -596,6 +596,36 @@ class Organization:
         self._pdf_cache[document_id] = data
         return data
 
+    # -- derived views ------------------------------------------------------------------------
+
+    def cost_and_usage(self) -> list[dict]:
+        """A cost-and-usage (CUR 2.0 style) view of ``line_items``: one row per line item.
+
+        The rows of one invoice add up to its base subtotal (``line_item_unblended_cost`` in
+        USD, a decimal string), so a CUR-based report and the invoices agree to the cent.
+
+        Examples
+        --------
+        >>> org = build_organization(accounts=1, months=1, today="2026-11-25")
+        >>> row = org.cost_and_usage()[0]
+        >>> row["bill_payer_account_id"], row["bill_billing_period_start_date"]
+        ('100000000001', '2026-10-01T00:00:00Z')
+        """
+        return [
+            {
+                "bill_payer_account_id": li["account_id"],
+                "bill_invoice_id": li["invoice_id"],
+                "bill_billing_entity": li["billing_entity"],
+                "bill_billing_period_start_date": f"{li['billing_period']}-01T00:00:00Z",
+                "line_item_line_item_type": li["line_item_type"],
+                "line_item_product_code": li["service"],
+                "line_item_usage_type": li["usage_type"],
+                "line_item_currency_code": BASE_CURRENCY,
+                "line_item_unblended_cost": li["amount_usd"],
+            }
+            for li in self.line_items
+        ]
+
     # -- admin --------------------------------------------------------------------------------
 
     def admin_view(self) -> dict:
@@ -879,6 +909,8 @@ class _Builder:
             inv_id = self.new_id(profile, "invoice", acct.index, period)
             items: list[tuple[str, str, Decimal]] = []
             for k, (service, usage, share) in enumerate(workload):
+                # random draws are floats; each is rounded once to whole cents below and all
+                # money arithmetic from there on is Decimal
                 amount = level * share * rng.uniform(0.93, 1.07)
                 if k == spike_service:
                     amount *= spike
