@@ -633,14 +633,19 @@ def _decimal_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def _timestamp_strings(series: pd.Series) -> pa.Array:
-    """UTC timestamps → ISO-8601 with 'Z' ('2025-02-03T00:00:00Z'; fraction only when present)."""
+    """UTC timestamps → ISO-8601 with 'Z', in the coarsest unit that loses nothing.
+
+    ``2025-02-03T00:00:00Z``, ``2025-02-02T09:30:12.345Z``, ``...12.345678Z``.
+    """
     ts = pa.Array.from_pandas(series.astype(TIMESTAMP_DTYPE))
-    try:
-        secs = ts.cast(pa.timestamp("s", tz="UTC"))  # safe cast: fails when a fraction exists
-        fmt, arr = "%Y-%m-%dT%H:%M:%SZ", secs
-    except pa.ArrowInvalid:
-        fmt, arr = "%Y-%m-%dT%H:%M:%SZ", ts  # %S carries the nanosecond fraction
-    return pc.strftime(arr, format=fmt)
+    for unit in ("s", "ms", "us"):
+        try:
+            ts = ts.cast(pa.timestamp(unit, tz="UTC"))  # safe: raises if a fraction is lost
+            break
+        except pa.ArrowInvalid:
+            continue
+    # %S prints the seconds with the unit's fraction digits
+    return pc.strftime(ts, format="%Y-%m-%dT%H:%M:%SZ")
 
 
 def _period_strings(series: pd.Series) -> pa.Array:
