@@ -623,61 +623,43 @@ def _duplicates(df: pd.DataFrame, cols: _Columns, rows: np.ndarray, out: _Findin
     dup = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
     if not dup.any():
         return
-    sub = df.iloc[np.flatnonzero(dup)]
-    distinct = sub.drop_duplicates()
-    key = distinct["invoice_id"].astype(object)
-    versions = key.value_counts()
-    wanted = versions[versions > 1].index
-    if len(wanted) == 0:
+    # Identical repeats are one version; an id checked here has a version in the range.
+    distinct = df.iloc[np.flatnonzero(dup)].drop_duplicates()
+    key = distinct["invoice_id"].astype(object).to_numpy()
+    checked = set(ids[rows & dup].tolist())
+    counts = pd.Series(key).map(pd.Series(key).value_counts()).to_numpy()
+    keep = (counts > 1) & np.fromiter((k in checked for k in key), bool, len(key))
+    if not keep.any():
         return
-    in_range = set(ids[rows & dup].tolist())
-    acc, inv, mon, cur, exp, act, msg = [], [], [], [], [], [], []
-    months = _month_ordinals(distinct["billing_period"])
-    for invoice_id in sorted(wanted):
-        if invoice_id not in in_range:
-            continue
-        pos = np.flatnonzero((key == invoice_id).to_numpy())
-        group = distinct.iloc[pos]
-        differing = [
-            c
-            for c in group.columns
-            if group[c].astype(object).map(_hashable).nunique(dropna=False) > 1
-        ]
-        first, second = group.iloc[0], group.iloc[-1]
-        acc.append(first["account_id"])
-        inv.append(invoice_id)
-        mon.append(months[pos[0]])
-        cur.append(first["base_currency"] if pd.notna(first["base_currency"]) else None)
-        e = first["base_total"] if pd.notna(first["base_total"]) else None
-        a = second["base_total"] if pd.notna(second["base_total"]) else None
-        exp.append(e)
-        act.append(a)
-        msg.append(
-            f"invoice {invoice_id} appears in {len(group)} versions that differ in "
-            f"{', '.join(differing)}: keep the right one before booking"
-        )
+    versions = distinct.iloc[np.flatnonzero(keep)]
+    codes, uniques = pd.factorize(versions["invoice_id"].astype(object), sort=True)
+    positions = pd.Series(np.arange(len(versions))).groupby(codes)
+    first = positions.min().to_numpy()
+    last = positions.max().to_numpy()
+    size = positions.size().to_numpy()
+    # Which columns differ between the versions of each id (nulls compare equal).
+    text = versions.astype(str).where(versions.notna(), "\x00null")
+    differs = (text.groupby(codes).nunique() > 1).to_numpy()
+    names = np.asarray(versions.columns, dtype=object)
+    total = _arrow(versions["base_total"], MONEY_TYPE)
+    e = total.take(first).to_pylist()
+    a = total.take(last).to_pylist()
     out.add(
         "duplicate_invoice",
         "error",
-        account_id=acc,
-        invoice_id=inv,
-        billing_period=np.asarray(mon, dtype=np.int64),
+        account_id=_arrow(versions["account_id"], pa.string()).take(first),
+        invoice_id=[str(u) for u in uniques],
+        billing_period=_month_ordinals(versions["billing_period"])[first],
         view="base",
-        currency=cur,
-        expected=exp,
-        actual=act,
-        difference=[
-            None if e is None or a is None else a - e for e, a in zip(exp, act, strict=True)
+        currency=_arrow(versions["base_currency"], pa.string()).take(first),
+        expected=e,
+        actual=a,
+        difference=[None if x is None or y is None else y - x for x, y in zip(e, a, strict=True)],
+        message=[
+            f"invoice {u} appears in {n} versions that differ in "
+            f"{', '.join(names[row])}: keep the right one before booking"
+            for u, n, row in zip(uniques, size, differs, strict=True)
         ],
-        message=msg,
-    )
-
-
-def _hashable(value: Any) -> Any:
-    return (
-        None
-        if value is None or (not isinstance(value, (list, dict)) and pd.isna(value))
-        else str(value)
     )
 
 
