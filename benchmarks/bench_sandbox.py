@@ -33,7 +33,9 @@ def _client(sb, account, *, pool: int = 10):
         region_name="us-east-1",
         aws_access_key_id=account["access_key_id"],
         aws_secret_access_key=account["secret_access_key"],
-        config=Config(max_pool_connections=pool, retries={"mode": "standard", "max_attempts": 1}),
+        config=Config(
+            max_pool_connections=pool, retries={"mode": "standard", "total_max_attempts": 1}
+        ),
     )
 
 

@@ -32,7 +32,7 @@ from pypdf import PdfReader
 from invoicekit.sandbox import start
 
 TODAY = "2026-11-25"
-NO_RETRY = Config(retries={"mode": "standard", "max_attempts": 1})
+NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,211 @@
+"""Sandbox faults behave as configured: rate limit, throttles, 500s, drops, truncation, latency.
+
+Random faults are deterministic by seed for a given request order, so the same run meets the
+same faults; counts are checked against binomial bounds.
+"""
+
+from __future__ import annotations
+
+import http.client
+import math
+import threading
+import time
+import urllib.request
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionClosedError, HTTPClientError
+
+from invoicekit.sandbox import Faults, start
+
+NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
+
+
+def client_for(sb, account, config: Config = NO_RETRY):
+    return boto3.client(
+        "invoicing",
+        endpoint_url=sb.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=account.access_key_id,
+        aws_secret_access_key=account.secret_access_key,
+        config=config,
+    )
+
+
+def list_kwargs(sb, account) -> dict:
+    year, month = sb.org.periods[-1]
+    return {
+        "Selector": {"ResourceType": "ACCOUNT_ID", "Value": account.account_id},
+        "Filter": {"BillingPeriod": {"Year": year, "Month": month}},
+    }
+
+
+def outcomes(sb, n: int) -> list[str]:
+    """Codes of ``n`` sequential ListInvoiceSummaries calls ("ok" or the error code)."""
+    account = sb.org.accounts[0]
+    client = client_for(sb, account)
+    kwargs = list_kwargs(sb, account)
+    codes = []
+    for _ in range(n):
+        try:
+            client.list_invoice_summaries(**kwargs)
+            codes.append("ok")
+        except ClientError as exc:
+            codes.append(exc.response["Error"]["Code"])
+    return codes
+
+
+def within_binomial(count: int, n: int, p: float, sigmas: float = 4.0) -> bool:
+    sd = math.sqrt(n * p * (1 - p))
+    return abs(count - n * p) <= sigmas * sd + 1
+
+
+def test_rate_limit_is_a_per_account_token_bucket(make_sandbox):
+    sb = make_sandbox(accounts=2, months=1, rate_limit=5)
+    a, b = sb.org.accounts
+    results = {}
+    t0 = time.monotonic()
+    for account in (a, b):
+        client = client_for(sb, account)
+        kwargs = list_kwargs(sb, account)
+        codes = []
+        for _ in range(12):
+            try:
+                client.list_invoice_summaries(**kwargs)
+                codes.append("ok")
+            except client.exceptions.ThrottlingException as exc:
+                assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+                codes.append("throttled")
+        results[account.account_id] = codes
+    elapsed = time.monotonic() - t0
+    refill = math.ceil(elapsed * 5) + 1  # tokens that may have come back meanwhile
+    for codes in results.values():
+        ok = codes.count("ok")
+        assert codes[:5] == ["ok"] * 5  # a full bucket of 5 per account (burst = rate)
+        assert 5 <= ok <= 5 + refill
+        assert "throttled" in codes
+    throttled = sum(c.count("throttled") for c in results.values())
+    assert sb.stats()["throttled"] == throttled
+    time.sleep(0.45)  # ~2 tokens come back
+    client = client_for(sb, a)
+    client.list_invoice_summaries(**list_kwargs(sb, a))
+
+
+def test_throttle_fault_rate_is_honoured_and_deterministic_by_seed(make_sandbox):
+    n, p = 150, 0.3
+    first = outcomes(make_sandbox(accounts=1, months=1, seed=3, faults=Faults(throttle_rate=p)), n)
+    again = outcomes(make_sandbox(accounts=1, months=1, seed=3, faults=Faults(throttle_rate=p)), n)
+    other = outcomes(make_sandbox(accounts=1, months=1, seed=4, faults=Faults(throttle_rate=p)), n)
+    assert set(first) == {"ok", "ThrottlingException"}
+    assert within_binomial(first.count("ThrottlingException"), n, p)
+    assert first == again
+    assert first != other
+
+
+def test_error_fault_is_internal_server_exception_that_botocore_retries(make_sandbox):
+    sb = make_sandbox(accounts=1, months=1, faults=Faults(error_rate=1.0))
+    account = sb.org.accounts[0]
+    client = client_for(sb, account)
+    with pytest.raises(client.exceptions.InternalServerException) as info:
+        client.list_invoice_summaries(**list_kwargs(sb, account))
+    err = info.value.response
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert err["retryAfterSeconds"] == 1
+    sb.reset_stats()
+    retrying = client_for(
+        sb, account, Config(retries={"mode": "standard", "total_max_attempts": 3})
+    )
+    with pytest.raises(retrying.exceptions.InternalServerException):
+        retrying.get_invoice_pdf(InvoiceId=sb.org.invoices[0]["InvoiceId"])
+    stats = sb.stats()
+    assert stats["requests"]["GetInvoicePDF"] == {account.account_id: 3}  # 5xx is retried
+    assert stats["errors"] == 3
+
+
+def test_error_fraction_within_bounds(make_sandbox):
+    n, p = 120, 0.25
+    codes = outcomes(make_sandbox(accounts=1, months=1, faults=Faults(error_rate=p)), n)
+    assert within_binomial(codes.count("InternalServerException"), n, p)
+
+
+def test_drop_fault_closes_the_connection_without_an_answer(make_sandbox):
+    sb = make_sandbox(accounts=1, months=1, faults=Faults(drop_rate=1.0))
+    account = sb.org.accounts[0]
+    client = client_for(sb, account)
+    with pytest.raises((ConnectionClosedError, HTTPClientError)):
+        client.list_invoice_summaries(**list_kwargs(sb, account))
+    assert sb.stats()["dropped"] == 1
+
+
+def test_truncate_fault_cuts_document_bodies_short(make_sandbox):
+    sb = make_sandbox(
+        accounts=1, months=1, faults=Faults(truncate_rate=1.0, operations=["Document"])
+    )
+    account = sb.org.accounts[0]
+    invoice_id = sb.org.invoices[0]["InvoiceId"]
+    url = client_for(sb, account).get_invoice_pdf(InvoiceId=invoice_id)["InvoicePDF"]["DocumentUrl"]
+    full = sb.org.render_pdf(sb.org.documents_for(invoice_id)[0].document_id)
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert int(resp.headers["Content-Length"]) == len(full)
+        with pytest.raises(http.client.IncompleteRead) as info:
+            resp.read()
+    assert 0 < len(info.value.partial) < len(full)
+    assert full.startswith(info.value.partial)
+    assert sb.stats()["truncated"] == 1
+
+
+def test_faults_apply_only_to_the_listed_operations(make_sandbox):
+    sb = make_sandbox(
+        accounts=1, months=1, faults=Faults(error_rate=1.0, operations=["GetInvoicePDF"])
+    )
+    account = sb.org.accounts[0]
+    client = client_for(sb, account)
+    for _ in range(5):
+        assert client.list_invoice_summaries(**list_kwargs(sb, account))["InvoiceSummaries"]
+    with pytest.raises(client.exceptions.InternalServerException):
+        client.get_invoice_pdf(InvoiceId=sb.org.invoices[0]["InvoiceId"])
+
+
+def test_short_url_lifetime_fault(make_sandbox):
+    sb = make_sandbox(accounts=1, months=1, faults=Faults(url_lifetime_s=2))
+    account = sb.org.accounts[0]
+    before = time.time()
+    pdf = client_for(sb, account).get_invoice_pdf(InvoiceId=sb.org.invoices[0]["InvoiceId"])
+    doc = pdf["InvoicePDF"]
+    assert "X-Amz-Expires=2&" in doc["DocumentUrl"]
+    assert doc["DocumentUrlExpirationDate"].timestamp() - before <= 2.01
+
+
+def test_latency_is_added_and_concurrent_requests_wait_in_parallel(make_sandbox):
+    latency_s = 0.25
+    sb = make_sandbox(accounts=1, months=1, latency_ms=latency_s * 1000)
+    account = sb.org.accounts[0]
+    client = client_for(
+        sb, account, Config(retries={"total_max_attempts": 1}, max_pool_connections=8)
+    )
+    kwargs = list_kwargs(sb, account)
+    t0 = time.perf_counter()
+    client.list_invoice_summaries(**kwargs)
+    assert time.perf_counter() - t0 >= latency_s
+    threads = [
+        threading.Thread(target=client.list_invoice_summaries, kwargs=kwargs) for _ in range(8)
+    ]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    assert wall >= latency_s
+    assert wall < 8 * latency_s * 0.6  # not one after another (sequential would be 2 s)
+    assert sum(sb.stats()["requests"]["ListInvoiceSummaries"].values()) == 9
+
+
+def test_bad_fault_settings_are_refused():
+    with pytest.raises(ValueError, match="throttle_rate"):
+        Faults(throttle_rate=1.5)
+    with pytest.raises(ValueError, match="operations"):
+        Faults(operations=["AssumeRole"])
+    with pytest.raises(ValueError, match="rate_limit"):
+        start(accounts=1, months=1, today="2026-11-25", rate_limit=0)
