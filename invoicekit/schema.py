@@ -19,6 +19,7 @@ import datetime as _dt
 import math
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
+from itertools import repeat
 from os import PathLike
 from typing import Any
 
@@ -350,121 +351,101 @@ def to_frame(
     ('2025-01', 'Retail EU')
     """
     recs = records if isinstance(records, list) else list(records)
-    names = account_names or _EMPTY
-    get_name = names.get
-    empty = _EMPTY
-
-    account_id: list[Any] = []
-    account_name: list[Any] = []
-    invoice_id: list[Any] = []
-    invoice_type: list[Any] = []
-    bill_type: list[Any] = []
-    invoice_frequency: list[Any] = []
-    year: list[Any] = []
-    month: list[Any] = []
-    issued: list[Any] = []
-    due: list[Any] = []
-    inv_entity: list[Any] = []
-    bill_entity: list[Any] = []
-    receiver_role: list[Any] = []
-    original_id: list[Any] = []
-    commercial_id: list[Any] = []
-    po_number: list[Any] = []
-    einvoice: list[Any] = []
-    tax_auth: list[Any] = []
-    src_count: list[Any] = []
-    # one list per (view, suffix)
-    view_cols: dict[str, list[list[Any]]] = {v: [[] for _ in _VIEW_SUFFIXES] for v in VIEWS}
-    view_keys = [(VIEW_FIELDS[v], view_cols[v]) for v in VIEWS]
-
     for r in recs:
-        if not isinstance(r, Mapping):
-            raise InvalidArgumentError(
-                f"an InvoiceSummary must be a dict, got {type(r).__name__}; pass the "
-                "'InvoiceSummaries' items of ListInvoiceSummaries"
-            )
-        g = r.get
-        acct = g("AccountId")
-        account_id.append(acct)
-        account_name.append(get_name(acct) if acct is not None else None)
-        invoice_id.append(g("InvoiceId"))
-        invoice_type.append(g("InvoiceType"))
-        bill_type.append(g("BillType"))
-        invoice_frequency.append(g("InvoiceFrequency"))
-        bp = g("BillingPeriod") or empty
-        year.append(bp.get("Year"))
-        month.append(bp.get("Month"))
-        issued.append(g("IssuedDate"))
-        due.append(g("DueDate"))
-        ent = g("Entity") or empty
-        inv_entity.append(ent.get("InvoicingEntity"))
-        bill_entity.append(ent.get("BillingEntity"))
-        receiver_role.append(g("ReceiverRole"))
-        original_id.append(g("OriginalInvoiceId"))
-        commercial_id.append(g("CommercialInvoiceId"))
-        po_number.append(g("PurchaseOrderNumber"))
-        einvoice.append(g("EinvoiceDeliveryStatus"))
-        tax_auth.append(g("TaxAuthorityStatus"))
-        count = g("BillSourceAccountsTotalCount")
-        if count is None:
-            src = g("BillSourceAccounts")
-            count = len(src) if src is not None else None
-        src_count.append(count)
-        for key, (cur, tot, tbt, sub, dis, tax, fee, rate, source) in view_keys:
-            a = g(key) or empty
-            cur.append(a.get("CurrencyCode"))
-            tot.append(a.get("TotalAmount"))
-            tbt.append(a.get("TotalAmountBeforeTax"))
-            br = a.get("AmountBreakdown") or empty
-            sub.append(br.get("SubTotalAmount"))
-            d = br.get("Discounts")
-            dis.append(d.get("TotalAmount") if d else None)
-            t = br.get("Taxes")
-            tax.append(t.get("TotalAmount") if t else None)
-            f = br.get("Fees")
-            fee.append(f.get("TotalAmount") if f else None)
-            fx = a.get("CurrencyExchangeDetails")
-            if fx:
-                rate.append(fx.get("Rate"))
-                source.append(fx.get("SourceCurrencyCode"))
-            else:
-                rate.append(None)
-                source.append(None)
+        if type(r) is not dict:  # noqa: E721 - exact type: the fast path below needs real dicts
+            recs = [_as_dict(x) for x in recs]
+            break
+    names = dict(account_names) if account_names else {}
+    n = len(recs)
+    empty: dict[str, Any] = {}
+    get = dict.get
 
-    data: dict[str, Any] = {}
+    # Column by column: each pass is a C-level map over the records (faster in CPython than
+    # one Python loop appending to ~70 lists), then one pyarrow conversion per column.
+    def col(rows: list[dict[str, Any]], key: str) -> list[Any]:
+        try:
+            return list(map(get, rows, repeat(key, n)))
+        except TypeError:  # a nested Mapping that is not a dict
+            return [r.get(key) for r in rows]
+
+    def sub(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+        try:
+            out = list(map(get, rows, repeat(key, n), repeat(empty, n)))
+        except TypeError:  # a nested Mapping that is not a dict
+            out = [r.get(key, empty) for r in rows]
+        if None in out:  # an explicit null member
+            out = [empty if x is None else x for x in out]
+        return out
+
     s = _string_array
+    data: dict[str, Any] = {}
+    account_id = col(recs, "AccountId")
     data["account_id"] = _arrow_ext(s(account_id))
-    data["account_name"] = _arrow_ext(s(account_name))
-    data["invoice_id"] = _arrow_ext(s(invoice_id))
-    data["invoice_type"] = _arrow_ext(s(invoice_type))
-    data["bill_type"] = _arrow_ext(s(bill_type))
-    data["invoice_frequency"] = _arrow_ext(s(invoice_frequency))
-    data["billing_period"] = _periods(year, month, recs)
-    data["issued_date"] = _timestamp_series_values(issued, "IssuedDate", recs).array
-    data["due_date"] = _timestamp_series_values(due, "DueDate", recs).array
-    data["invoicing_entity"] = _arrow_ext(s(inv_entity))
-    data["billing_entity"] = _arrow_ext(s(bill_entity))
-    data["receiver_role"] = _arrow_ext(s(receiver_role))
-    data["original_invoice_id"] = _arrow_ext(s(original_id))
-    data["commercial_invoice_id"] = _arrow_ext(s(commercial_id))
-    data["purchase_order_number"] = _arrow_ext(s(po_number))
-    data["einvoice_delivery_status"] = _arrow_ext(s(einvoice))
-    data["tax_authority_status"] = _arrow_ext(s(tax_auth))
-    data["bill_source_accounts_count"] = _int_array(src_count, recs)
+    data["account_name"] = _arrow_ext(
+        s(list(map(names.get, account_id))) if names else pa.nulls(n, pa.string())
+    )
+    data["invoice_id"] = _arrow_ext(s(col(recs, "InvoiceId")))
+    data["invoice_type"] = _arrow_ext(s(col(recs, "InvoiceType")))
+    data["bill_type"] = _arrow_ext(s(col(recs, "BillType")))
+    data["invoice_frequency"] = _arrow_ext(s(col(recs, "InvoiceFrequency")))
+    periods = sub(recs, "BillingPeriod")
+    data["billing_period"] = _periods(col(periods, "Year"), col(periods, "Month"), recs)
+    data["issued_date"] = _timestamps(col(recs, "IssuedDate"), "IssuedDate", recs)
+    data["due_date"] = _timestamps(col(recs, "DueDate"), "DueDate", recs)
+    entity = sub(recs, "Entity")
+    data["invoicing_entity"] = _arrow_ext(s(col(entity, "InvoicingEntity")))
+    data["billing_entity"] = _arrow_ext(s(col(entity, "BillingEntity")))
+    data["receiver_role"] = _arrow_ext(s(col(recs, "ReceiverRole")))
+    data["original_invoice_id"] = _arrow_ext(s(col(recs, "OriginalInvoiceId")))
+    data["commercial_invoice_id"] = _arrow_ext(s(col(recs, "CommercialInvoiceId")))
+    data["purchase_order_number"] = _arrow_ext(s(col(recs, "PurchaseOrderNumber")))
+    data["einvoice_delivery_status"] = _arrow_ext(s(col(recs, "EinvoiceDeliveryStatus")))
+    data["tax_authority_status"] = _arrow_ext(s(col(recs, "TaxAuthorityStatus")))
+    counts = col(recs, "BillSourceAccountsTotalCount")
+    if None in counts:  # fall back to the length of the list when only the list is given
+        counts = [
+            c if c is not None else (len(r["BillSourceAccounts"]) if r.get("BillSourceAccounts")
+                                     is not None else None)
+            for c, r in zip(counts, recs, strict=True)
+        ]  # fmt: skip
+    data["bill_source_accounts_count"] = _int_array(counts, recs)
+
     for v in VIEWS:
-        cols = view_cols[v]
         field = VIEW_FIELDS[v]
-        for suffix, values in zip(_VIEW_SUFFIXES, cols, strict=True):
-            name = f"{v}_{suffix}"
-            if suffix in ("currency", "fx_source"):
-                data[name] = _arrow_ext(s(values))
-            elif suffix == "fx_rate":
-                where = f"{field}.CurrencyExchangeDetails.Rate"
-                data[name] = _arrow_ext(_decimal_array(values, RATE_TYPE, where, recs))
-            else:
-                where = f"{field}.{COMPONENT_FIELDS[suffix]}"
-                data[name] = _arrow_ext(_decimal_array(values, MONEY_TYPE, where, recs))
+        amounts = sub(recs, field)
+        breakdown = sub(amounts, "AmountBreakdown")
+        fx = sub(amounts, "CurrencyExchangeDetails")
+        values: dict[str, list[Any]] = {
+            "total": col(amounts, "TotalAmount"),
+            "total_before_tax": col(amounts, "TotalAmountBeforeTax"),
+            "subtotal": col(breakdown, "SubTotalAmount"),
+            "discounts": col(sub(breakdown, "Discounts"), "TotalAmount"),
+            "taxes": col(sub(breakdown, "Taxes"), "TotalAmount"),
+            "fees": col(sub(breakdown, "Fees"), "TotalAmount"),
+        }
+        data[f"{v}_currency"] = _arrow_ext(s(col(amounts, "CurrencyCode")))
+        for comp in COMPONENTS:
+            where = f"{field}.{COMPONENT_FIELDS[comp]}"
+            data[f"{v}_{comp}"] = _arrow_ext(_decimal_array(values[comp], MONEY_TYPE, where, recs))
+        where = f"{field}.CurrencyExchangeDetails.Rate"
+        data[f"{v}_fx_rate"] = _arrow_ext(_decimal_array(col(fx, "Rate"), RATE_TYPE, where, recs))
+        data[f"{v}_fx_source"] = _arrow_ext(s(col(fx, "SourceCurrencyCode")))
     return pd.DataFrame(data, columns=COLUMNS)
+
+
+def _as_dict(record: Any) -> dict[str, Any]:
+    if isinstance(record, dict):
+        return record
+    if isinstance(record, Mapping):
+        return {k: _as_dict(v) if isinstance(v, Mapping) else v for k, v in record.items()}
+    raise InvalidArgumentError(
+        f"an InvoiceSummary must be a dict, got {type(record).__name__}; pass the "
+        "'InvoiceSummaries' items of ListInvoiceSummaries"
+    )
+
+
+def _timestamps(values: list[Any], column: str, records: list[Any]) -> Any:
+    return _timestamp_series_values(values, column, records).array
 
 
 def _int_array(values: list[Any], records: list[Any]) -> pd.api.extensions.ExtensionArray:

@@ -583,3 +583,29 @@ def test_parquet_round_trip_keeps_every_dtype(tmp_path: Path) -> None:
     empty = schema.to_frame([])
     schema.to_parquet(empty, tmp_path / "e.parquet")
     pd.testing.assert_frame_equal(schema.from_parquet(tmp_path / "e.parquet"), empty)
+
+
+def test_explicit_nulls_and_read_only_mappings_are_accepted() -> None:
+    from types import MappingProxyType
+
+    record = {
+        "AccountId": "111111111111",
+        "InvoiceId": "NULLS-1",
+        "Entity": None,
+        "BillingPeriod": None,
+        "BaseCurrencyAmount": {"CurrencyCode": "USD", "TotalAmount": "5.00",
+                               "AmountBreakdown": None, "CurrencyExchangeDetails": None},
+    }  # fmt: skip
+    frozen = MappingProxyType(
+        {"InvoiceId": "RO-1", "BaseCurrencyAmount": MappingProxyType({"TotalAmount": "7.50"})}
+    )
+    df = schema.to_frame([record, frozen])
+    assert list(df["invoice_id"]) == ["NULLS-1", "RO-1"]
+    assert list(df["base_total"]) == [Decimal("5.00"), Decimal("7.50")]
+    assert df.loc[0, ["invoicing_entity", "base_subtotal", "base_fx_rate"]].isna().all()
+    assert pd.isna(df.loc[0, "billing_period"])
+
+
+def test_records_must_be_mappings() -> None:
+    with pytest.raises(InvalidArgumentError, match="must be a dict"):
+        schema.to_frame([USD_INVOICE, ["not", "a", "record"]])
