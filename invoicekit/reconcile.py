@@ -904,8 +904,15 @@ def reconcile(df: pd.DataFrame, *, start: Any = None, end: Any = None) -> pd.Dat
 
     Examples
     --------
-    >>> findings = reconcile(df, start="2026-01", end="2026-10")  # doctest: +SKIP
-    >>> findings[findings.severity == "error"].groupby("check").size()  # doctest: +SKIP
+    >>> from invoicekit.sandbox.org import build_organization
+    >>> from invoicekit.schema import to_frame
+    >>> df = to_frame(build_organization(today="2026-11-25", anomalies=True).invoices)
+    >>> findings = reconcile(df)
+    >>> sorted(findings.loc[findings.severity == "error", "check"].unique())
+    ['arithmetic_total', 'completeness', 'duplicate_invoice', 'exchange']
+    >>> october = reconcile(df, start="2026-10", end="2026-10")
+    >>> bool((october.billing_period.dropna().astype(str) <= "2026-10").all())
+    True
     """
     _check_columns(df, _required_columns(), "reconcile")
     lo, hi = _range(start, end)
@@ -1011,7 +1018,14 @@ def totals(
 
     Examples
     --------
-    >>> totals(df, by=["billing_period", "account_id"], view="payment")  # doctest: +SKIP
+    >>> from invoicekit.sandbox.org import build_organization
+    >>> from invoicekit.schema import to_frame
+    >>> df = to_frame(build_organization(today="2026-11-25", anomalies=True).invoices)
+    >>> t = totals(df, by=["billing_period"], view="payment")
+    >>> sorted(t.loc[t.billing_period == "2026-10", "currency"])  # one row per currency
+    ['EUR', 'GBP', 'INR', 'JPY', 'USD']
+    >>> t["total"].dtype
+    decimal128(38, 10)[pyarrow]
     """
     if view not in VIEWS:
         raise InvalidArgumentError(f"view={view!r} is not one of {', '.join(VIEWS)}")
@@ -1058,7 +1072,15 @@ def month_end_table(df: pd.DataFrame, period: Any) -> pd.DataFrame:
 
     Examples
     --------
-    >>> month_end_table(df, "2026-10")  # doctest: +SKIP
+    >>> from invoicekit.sandbox.org import build_organization
+    >>> from invoicekit.schema import to_frame
+    >>> df = to_frame(build_organization(today="2026-11-25", anomalies=True).invoices)
+    >>> table = month_end_table(df, "2026-10")
+    >>> list(table.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['account_id', 'account_name', 'invoices', 'credit_memos', 'base_currency', 'net_base',
+     'payment_currency', 'net_payment']
+    >>> len(table) == df["account_id"].nunique()
+    True
     """
     month = _month(period, "period")
     needed = [
@@ -1143,8 +1165,12 @@ def completeness_grid(df: pd.DataFrame, start: Any = None, end: Any = None) -> p
 
     Examples
     --------
-    >>> grid = completeness_grid(df, "2026-01", "2026-10")  # doctest: +SKIP
-    >>> (grid == 0).sum().sum()  # doctest: +SKIP
+    >>> from invoicekit.sandbox.org import build_organization
+    >>> from invoicekit.schema import to_frame
+    >>> df = to_frame(build_organization(today="2026-11-25", anomalies=True).invoices)
+    >>> grid = completeness_grid(df, "2026-01", "2026-10")
+    >>> grid.shape, int((grid == 0).sum().sum())
+    ((12, 10), 1)
     """
     _check_columns(df, ["account_id", "invoice_type", "billing_period"], "completeness_grid")
     lo, hi = _range(start, end)
@@ -1243,7 +1269,12 @@ def export_ap(
 
     Examples
     --------
-    >>> export_ap(df, "ap.csv", format="oracle-ap")  # doctest: +SKIP
+    >>> from invoicekit.sandbox.org import build_organization
+    >>> from invoicekit.schema import to_frame
+    >>> df = to_frame(build_organization(today="2026-11-25", anomalies=True).invoices)
+    >>> rows = export_ap(df, "/tmp/ap.csv", format="oracle-ap")
+    >>> rows.iloc[0][["INVOICE_TYPE_LOOKUP_CODE", "INVOICE_CURRENCY_CODE"]].tolist()
+    ['STANDARD', 'USD']
     """
     if format not in _AP_FORMATS:
         raise InvalidArgumentError(f"format={format!r} is not one of {', '.join(_AP_FORMATS)}")
