@@ -13,6 +13,8 @@ from decimal import Decimal as D
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from invoicekit import schema
 from invoicekit.errors import InvalidArgumentError
@@ -722,3 +724,36 @@ def test_export_oracle_ap_uses_ap_invoices_interface_columns(tmp_path):
     assert by_num["INV-KWD"]["VENDOR_NAME"] == "Société Exemple"
     with pytest.raises(InvalidArgumentError):
         export_ap(_ap_rows(), tmp_path / "x.csv", format="sap")
+
+
+# --------------------------------------------------------------------------------------------
+# Property: the exchange verdict is exactly |actual - source x rate| > one minor unit
+# --------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cents=st.integers(min_value=-(10**9), max_value=10**9),
+    rate_units=st.integers(min_value=1, max_value=200 * 10**6),
+    currency=st.sampled_from(["JPY", "KWD", "EUR", "INR"]),
+    shift=st.integers(min_value=-3, max_value=3),
+)
+def test_exchange_verdict_matches_decimal_arithmetic(cents, rate_units, currency, shift):
+    from invoicekit._money import minor_unit, quantize
+
+    amount = D(cents).scaleb(-2)
+    rate = D(rate_units).scaleb(-6)
+    unit = minor_unit(currency)
+    target = quantize(amount * rate, currency) + shift * unit
+    exact = amount * rate
+    should_flag = abs(target - exact) > unit
+    base = view(str(amount))
+    payment = {c: (target if c in ("total", "total_before_tax", "subtotal") else D(0))
+               for c in COMPONENTS}  # fmt: skip
+    rows = [invoice("I-1", base=base, payment=payment, payment_currency=currency,
+                    payment_rate=str(rate), payment_source="USD")]  # fmt: skip
+    hit = only(reconcile(frame(rows)), "exchange")
+    assert (len(hit) == 1) == should_flag
+    if should_flag:
+        assert dec(hit.expected[0]) == quantize(exact, currency)
+        assert dec(hit.actual[0]) == target
