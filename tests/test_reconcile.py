@@ -731,7 +731,7 @@ def test_export_oracle_ap_uses_ap_invoices_interface_columns(tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     cents=st.integers(min_value=-(10**9), max_value=10**9),
     rate_units=st.integers(min_value=1, max_value=200 * 10**6),
