@@ -11,7 +11,9 @@ Every function here is pure: it takes the one-row-per-invoice frame of
   only because plotly draws floats. The exact sums travel with the figure in
   ``fig.layout.meta["invoicekit"]`` (decimal strings) and in each point's hover text.
 - **Spend** means invoices and credit memos netted (credit memos carry negative amounts);
-  payment receipts are not spend.
+  payment receipts are not spend, and neither are tax invoices that restate a commercial
+  invoice (rows with a ``commercial_invoice_id``) — the same rule as :func:`invoicekit.totals`,
+  so a chart's totals equal ``totals()`` to the last digit.
 
 Examples
 --------
@@ -54,6 +56,7 @@ __all__ = [
     "completeness_heatmap",
     "exchange_rates",
     "figure_totals",
+    "format_money",
     "find_chromium",
     "save_png",
 ]
@@ -126,6 +129,36 @@ def _fmt(amount: Decimal, currency: str) -> str:
     return f"{amount:,.{digits}f} {currency}"
 
 
+def format_money(amount: Any, currency: str, *, code: bool = False) -> str:
+    """An exact amount as finance reads it, to the currency's minor unit: ``1,234.50``.
+
+    Parameters
+    ----------
+    amount : Decimal, str or None
+        The amount (``None``/NA gives ``"–"``).
+    currency : str
+        ISO 4217 code: sets the digits (JPY none, KWD three).
+    code : bool
+        Append the currency code.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from decimal import Decimal
+    >>> format_money(Decimal("1143243.3800000000"), "USD")
+    '1,143,243.38'
+    >>> format_money(Decimal("162341340"), "JPY", code=True)
+    '162,341,340 JPY'
+    """
+    if amount is None or amount is pd.NA or (isinstance(amount, float) and pd.isna(amount)):
+        return "–"
+    text = f"{Decimal(str(amount)):,.{minor_units(currency)}f}"
+    return f"{text} {currency}" if code else text
+
+
 def _money_title(what: str, currency: str, view: str) -> str:
     return f"{what} ({currency}, {_VIEW_LABEL[view]})"
 
@@ -161,10 +194,15 @@ def _filter(
     periods: tuple[Any, Any] | None = None,
     types: Sequence[str] | None = SPEND_TYPES,
 ) -> pd.DataFrame:
-    """Rows of the chosen accounts, billing-period range (inclusive) and invoice types."""
+    """Rows of the chosen accounts, billing-period range (inclusive) and invoice types.
+
+    With ``types`` given, tax invoices restating a commercial invoice are left out too.
+    """
     mask = pd.Series(True, index=df.index)
     if types is not None:
         mask &= df["invoice_type"].isin(list(types)).fillna(False).astype(bool)
+        if "commercial_invoice_id" in df.columns:
+            mask &= df["commercial_invoice_id"].isna().astype(bool)
     if accounts is not None:
         wanted = [str(a) for a in accounts]
         mask &= df["account_id"].isin(wanted).fillna(False).astype(bool)

@@ -173,6 +173,9 @@ def _figure_div(fig_json: Mapping[str, Any]) -> str:
 def _static_outputs(nb: Any) -> tuple[Any, int]:
     """Copy of ``nb`` with plotly outputs as HTML divs, widgets as a note, all text redacted."""
     nb = copy.deepcopy(nb)
+    # Saved widget state (papermill keeps it; a FigureWidget's holds a whole plotly.js bundle)
+    # would make nbconvert load the widget manager from a CDN: a report shows a note instead.
+    nb.metadata.pop("widgets", None)
     figures = 0
     for cell in nb.cells:
         if cell.get("cell_type") != "code":

@@ -134,7 +134,8 @@ RECORDS = [
     # Tokyo: JPY base and payment; no September invoice (missing)
     _inv("333333333333", "J-1", 2026, 7, "JPY", "150000"),
     _inv("333333333333", "J-2", 2026, 8, "JPY", "162345"),
-    # a payment receipt is not spend
+    # a payment receipt is not spend; nor is a tax invoice restating a commercial invoice
+    {**_inv("222222222222", "T-1", 2026, 9, "USD", "0.01"), "CommercialInvoiceId": "P-4"},
     _inv("222222222222", "R-1", 2026, 8, "USD", "999999.99", kind="PAYMENT_RECEIPT"),
 ]
 
@@ -149,7 +150,7 @@ def _expected(view: str, currency: str, key) -> dict:
     field = {"base": "BaseCurrencyAmount", "payment": "PaymentCurrencyAmount"}[view]
     out: dict = defaultdict(Decimal)
     for r in RECORDS:
-        if r["InvoiceType"] not in ("INVOICE", "CREDIT_MEMO"):
+        if r["InvoiceType"] not in ("INVOICE", "CREDIT_MEMO") or r.get("CommercialInvoiceId"):
             continue
         v = r[field]
         if v["CurrencyCode"] != currency:
@@ -302,7 +303,8 @@ def test_completeness_heatmap_flags_missing_months(df):
     assert {("444444444444", m) for m in hm.x} <= missing  # an account that returned nothing
     assert ("222222222222", "2026-08") not in missing
     row = list(hm.y).index("Payments (222222222222)")
-    assert list(hm.z[row]) == [1, 2, 1, 0]  # the receipt is not an invoice
+    # the receipt is not an invoice; the tax invoice is (as in reconcile.completeness_grid)
+    assert list(hm.z[row]) == [1, 2, 2, 0]
 
 
 def test_exchange_rates_one_axis_per_pair(df):
@@ -327,9 +329,11 @@ def test_charts_never_show(df, monkeypatch):
     assert shown == []
 
 
-def test_on_the_sandbox_organization_totals_match_decimal_sums():
-    org_mod = pytest.importorskip("invoicekit.sandbox.org")
-    org = org_mod.build_organization(accounts=6, months=12, today="2026-11-25")
+def test_on_the_sandbox_organization_totals_match_decimal_sums_and_invoicekit_totals():
+    from invoicekit.reconcile import totals
+    from invoicekit.sandbox.org import build_organization
+
+    org = build_organization(accounts=6, months=12, today="2026-11-25")
     frame = to_frame(org.invoices, account_names={a.account_id: a.name for a in org.accounts})
     for view in ("base", "payment"):
         for cur, fig in charts.by_currency(charts.spend_trend, frame, view=view).items():
@@ -338,11 +342,15 @@ def test_on_the_sandbox_organization_totals_match_decimal_sums():
             for r in org.invoices:
                 if (
                     r.get("InvoiceType") in ("INVOICE", "CREDIT_MEMO")
+                    and not r.get("CommercialInvoiceId")
                     and r[field]["CurrencyCode"] == cur
                 ):
                     want[_month(r)] += Decimal(r[field]["TotalAmount"])
             got = charts.figure_totals(fig)
-            assert got == {m: v for m, v in want.items()}, (view, cur)
+            assert got == dict(want), (view, cur)
+            t = totals(frame, by=["billing_period"], view=view)
+            t = t[t["currency"] == cur]
+            assert got == {str(r.billing_period): Decimal(r.total) for r in t.itertuples()}
     hm = charts.completeness_heatmap(frame)
     assert hm.layout.meta["invoicekit"]["missing"] == []  # a clean organization is complete
 
