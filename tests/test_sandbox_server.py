@@ -954,3 +954,37 @@ def test_same_seed_same_answers_and_document_bytes(make_sandbox):
         digests.append(hashlib.sha256(_fetch(url)[1]).hexdigest())
     assert bodies[0] == bodies[1] and digests[0] == digests[1]
     assert bodies[0] != bodies[2]
+
+
+def _raw_exchange(sb, data: bytes, wait_s: float = 5.0) -> bytes:
+    parts = urlsplit(sb.endpoint_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=wait_s) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def test_broken_http_gets_an_answer_not_a_hang(sb, monkeypatch):
+    import invoicekit.sandbox.server as server
+
+    monkeypatch.setattr(server, "BODY_TIMEOUT_S", 0.3)
+    head = (
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.0\r\n"
+        "X-Amz-Target: Invoicing.ListInvoiceSummaries\r\n"
+    )
+    # a body that never arrives in full; an absurd length; a request line that is not HTTP
+    short = _raw_exchange(sb, (head + "Content-Length: 100\r\n\r\n{}").encode())
+    huge = _raw_exchange(sb, (head + "Content-Length: 999999999\r\n\r\n").encode())
+    garbage = _raw_exchange(sb, b"\x16\x03\x01 hello\r\n\r\n")
+    for answer in (short, huge):
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+        assert b"SerializationException" in answer and b"Connection: close" in answer
+    assert b"400" in garbage  # the stdlib's error page (answered as HTTP/0.9), then closed

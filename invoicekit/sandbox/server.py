@@ -44,6 +44,8 @@ URL_LIFETIME_S = 900
 MAX_BODY_BYTES = 1 << 20
 #: An idle keep-alive connection is closed after this many seconds.
 IDLE_TIMEOUT_S = 120
+#: A request body must arrive within this many seconds of its headers.
+BODY_TIMEOUT_S = 10
 #: ``retryAfterSeconds`` of injected InternalServerExceptions.
 RETRY_AFTER_S = 1
 #: Account id of the organization identity (the principal allowed to assume every role).
@@ -426,7 +428,23 @@ class _Handler(BaseHTTPRequestHandler):
         if n < 0 or n > MAX_BODY_BYTES:
             self.close_connection = True
             return None
-        return self.rfile.read(n) if n else b""
+        if not n:
+            return b""
+        # a client announcing more bytes than it sends must not hold a thread for long
+        self.connection.settimeout(BODY_TIMEOUT_S)
+        try:
+            data = self.rfile.read(n)
+        except OSError:  # includes TimeoutError
+            data = b""
+        finally:
+            try:
+                self.connection.settimeout(self.timeout)
+            except OSError:
+                pass
+        if len(data) != n:
+            self.close_connection = True
+            return None
+        return data
 
     # -- dispatch -----------------------------------------------------------------------------
     def do_POST(self) -> None:  # noqa: N802 (stdlib name)
@@ -438,7 +456,8 @@ class _Handler(BaseHTTPRequestHandler):
             sb._count(None, None, errors=1)
             err = ServiceError(
                 "SerializationException",
-                f"Request body must have a Content-Length of at most {MAX_BODY_BYTES} bytes",
+                "The request body must be complete and have a Content-Length of at most "
+                f"{MAX_BODY_BYTES} bytes",
             )
             return self._send_service_error(err, request_id)
         if parts.path.startswith("/_sandbox/"):
