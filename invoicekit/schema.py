@@ -165,7 +165,6 @@ def _dtype_of(column: str) -> Any:
 DTYPES: dict[str, Any] = {c: _dtype_of(c) for c in COLUMNS}
 
 _NAT_ORDINAL = np.iinfo(np.int64).min
-_EMPTY: Mapping[str, Any] = {}
 
 # --------------------------------------------------------------------------------------------
 # Column builders (pyarrow arrays from Python lists).
