@@ -122,17 +122,6 @@ _ZERO = pa.scalar(Decimal(0), MONEY_TYPE)
 # Working types: wide enough that sums and products of money and rates never overflow.
 _WIDE_MONEY = pa.decimal256(34, 10)
 _WIDE_RATE = pa.decimal256(28, 12)
-_STRING_COLUMNS = (
-    "account_id",
-    "account_name",
-    "invoice_id",
-    "invoice_type",
-    "invoicing_entity",
-    "original_invoice_id",
-    "commercial_invoice_id",
-    "purchase_order_number",
-    "tax_authority_status",
-)
 
 _FINDINGS_SCHEMA = pa.schema(
     [
@@ -221,7 +210,7 @@ def _month(value: Any, name: str) -> int | None:
     if value is None:
         return None
     try:
-        period = pd.Period(value, freq="M")
+        period = value.asfreq("M") if isinstance(value, pd.Period) else pd.Period(value, freq="M")
     except (ValueError, TypeError) as exc:
         raise InvalidArgumentError(
             f"{name}={value!r} is not a month; use YYYY-MM (e.g. 2026-10)"
@@ -424,9 +413,10 @@ def _arithmetic(cols: _Columns, rows: np.ndarray, out: _Findings) -> None:
             disc = discounts.take(idx).to_pylist()
             if check == "discount_sign":
                 msgs = [
-                    f"{v} discounts {_fmt(d, c)} {c} reported positive: total before tax "
-                    f"{_fmt(x, c)} balances only as subtotal - discounts + fees (the other sign "
-                    f"convention); invoicekit expects negative discounts (expected {_fmt(y, c)})"
+                    f"{v} discounts {_fmt(d, c)} {c} follow the other sign convention: total "
+                    f"before tax {_fmt(x, c)} balances only as subtotal - discounts + fees; "
+                    f"invoicekit expects discounts signed to add (expected {_fmt(y, c)}); "
+                    "flip this source's discount sign before summing discounts"
                     for x, y, d, c in zip(a, e, disc, cur, strict=True)
                 ]
             else:

@@ -222,7 +222,7 @@ def test_positive_discount_that_balances_the_other_way_is_named_discount_sign():
     assert sign.severity[0] == "warning"
     assert dec(sign.expected[0]) == D("110.00")  # what the documented convention expects
     assert dec(sign.actual[0]) == D("90.00")
-    assert "other sign convention" in sign.message[0]
+    assert "other sign convention" in sign.message[0] and "10.00" in sign.message[0]
     # named, not silently passed, and not double-reported as an arithmetic error
     assert only(findings, "arithmetic_before_tax").empty
 
