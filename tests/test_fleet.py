@@ -569,3 +569,25 @@ def test_env_endpoint_reaches_the_sandbox_with_the_default_chain(
     fleet = Fleet.from_accounts([acct.account_id])
     assert _list(fleet.session_for(acct.account_id), acct.account_id)
     assert sb.stats()["requests"]["ListInvoiceSummaries"] == {acct.account_id: 1}
+
+
+def test_role_from_the_default_chain_with_env_endpoints(
+    make_sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sb = make_sandbox(accounts=2, months=1)
+    org = sb.org
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", org.org_access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", org.org_secret_access_key)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", sb.endpoint_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_INVOICING", sb.endpoint_url)
+    target = org.accounts[0]
+    fleet = Fleet.from_accounts(
+        [{"id": target.account_id, "role_arn": target.role_arn, "external_id": target.external_id}]
+    )
+    session = fleet.session_for(target.account_id)
+    assert session.get_credentials().method == "assume-role"
+    invoices = _list(session, target.account_id)
+    assert invoices and {r["AccountId"] for r in invoices} == {target.account_id}
+    stats = sb.stats()["requests"]
+    assert stats["AssumeRole"] == {target.account_id: 1}
+    assert stats["ListInvoiceSummaries"] == {target.account_id: 1}

@@ -609,3 +609,16 @@ def test_explicit_nulls_and_read_only_mappings_are_accepted() -> None:
 def test_records_must_be_mappings() -> None:
     with pytest.raises(InvalidArgumentError, match="must be a dict"):
         schema.to_frame([USD_INVOICE, ["not", "a", "record"]])
+
+
+def test_long_form_of_a_filtered_concatenated_frame(frame: pd.DataFrame) -> None:
+    # loader and store results are concatenations (chunked arrow columns) and get filtered
+    part = pd.concat([frame.iloc[5:], frame.iloc[:3]])
+    part = part[part["invoice_id"] != "MIN-1"]
+    long = schema.long_form(part)
+    everything = schema.long_form(frame)
+    ids = list(part["invoice_id"])
+    expected = pd.concat(
+        [everything[everything["invoice_id"] == i] for i in ids], ignore_index=True
+    )
+    pd.testing.assert_frame_equal(long, expected)
