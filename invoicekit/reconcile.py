@@ -16,10 +16,11 @@ Sign conventions (the sandbox follows them):
 from __future__ import annotations
 
 import csv
+import functools
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
@@ -317,16 +318,25 @@ def _as_array(value: Any, n: int, type_: pa.DataType) -> pa.Array:
     return pa.array([value] * n, type=type_)
 
 
+@functools.lru_cache(maxsize=256)
+def _unit(currency: str) -> Decimal:
+    return minor_unit(currency)
+
+
 def _fmt(amount: Decimal | None, currency: str | None) -> str:
     """Readable amount: the currency's minor units, more digits only when they matter."""
     if amount is None:
         return "n/a"
     if currency:
-        q = quantize(amount, currency)
+        q = amount.quantize(_unit(currency), rounding=ROUND_HALF_UP)
         if q == amount:
             return f"{q:f}"
-    text = f"{amount.normalize():f}"
-    return text
+    return f"{amount.normalize():f}"
+
+
+def _minus(a: pa.Array, b: pa.Array) -> pa.Array:
+    """``a - b`` of two money arrays, exact, as :data:`MONEY_TYPE`."""
+    return pc.subtract(a.cast(_WIDE_MONEY), b.cast(_WIDE_MONEY)).cast(MONEY_TYPE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,7 +390,7 @@ def _arithmetic(cols: _Columns, rows: np.ndarray, out: _Findings) -> None:
                 currency=cur,
                 expected=exp,
                 actual=act,
-                difference=[x - y for x, y in zip(a, e, strict=True)],
+                difference=_minus(act, exp),
                 message=[
                     f"{v} total {_fmt(x, c)} {c} is not total before tax + taxes = {_fmt(y, c)}"
                     for x, y, c in zip(a, e, cur, strict=True)
@@ -435,7 +445,7 @@ def _arithmetic(cols: _Columns, rows: np.ndarray, out: _Findings) -> None:
                 currency=cur,
                 expected=exp,
                 actual=act,
-                difference=[x - y for x, y in zip(a, e, strict=True)],
+                difference=_minus(act, exp),
                 message=msgs,
             )
 
