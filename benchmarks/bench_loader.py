@@ -95,6 +95,7 @@ def _pages_per_account(df, months: int) -> dict[str, int]:
 
 def run() -> list[dict]:
     _isolate_env()
+    from invoicekit.fleet import load_fleet
     from invoicekit.loader import read_invoice_summaries
     from invoicekit.sandbox import start
 
@@ -108,12 +109,18 @@ def run() -> list[dict]:
         latency_ms=LATENCY_MS,
         rate_limit=RATE_LIMIT,
     ) as sb:
-        # invoicekit, all accounts, concurrently
+        # invoicekit, all accounts, concurrently; cold: sessions, roles and clients made here
         sb.reset_stats()
         t0 = time.perf_counter()
-        df = read_invoice_summaries(sb.fleet_config, start_m, end_m, progress=False)
+        fleet = load_fleet(sb.fleet_config)
+        df = read_invoice_summaries(fleet, start_m, end_m, progress=False)
         t_ik = time.perf_counter() - t0
         stats = sb.stats()
+        # warm: the same Fleet again (a notebook re-run): sessions and clients are reused
+        t0 = time.perf_counter()
+        df_warm = read_invoice_summaries(fleet, start_m, end_m, progress=False)
+        t_warm = time.perf_counter() - t0
+        warm_failures = df_warm.attrs["failures"]
         calls = df.attrs["api_calls"]
         failures = df.attrs["failures"]
         throttled_to_user = sum(1 for f in failures if f["code"] in THROTTLE_CODES)
@@ -156,7 +163,7 @@ def run() -> list[dict]:
     )
     rows.append(
         {
-            "benchmark": "loader: time vs rate-limit bound",
+            "benchmark": "loader: cold time vs rate-limit bound",
             "measured": f"{t_ik / bound:.2f}x (bound {bound:.2f} s = max pages/account "
             f"{max(pages.values())} / {RATE_LIMIT:g} per s)",
             "target": "<= 1.5x",
@@ -166,11 +173,21 @@ def run() -> list[dict]:
     )
     rows.append(
         {
+            "benchmark": "loader: warm re-run vs rate-limit bound",
+            "measured": f"{t_warm / bound:.2f}x ({t_warm:.2f} s)",
+            "target": "<= 1.5x",
+            "ok": t_warm / bound <= 1.5 and not warm_failures,
+            "notes": "same Fleet object again: sessions, assumed roles and clients reused",
+        }
+    )
+    rows.append(
+        {
             "benchmark": "loader: throttling errors reaching the user",
             "measured": throttled_to_user,
             "target": "0",
-            "ok": throttled_to_user == 0,
-            "notes": f"failures of any kind: {len(failures)}",
+            "ok": throttled_to_user == 0
+            and not any(f["code"] in THROTTLE_CODES for f in warm_failures),
+            "notes": f"failures of any kind: {len(failures)} cold, {len(warm_failures)} warm",
         }
     )
 
