@@ -221,14 +221,7 @@ def run(args: argparse.Namespace) -> int:
         server.start()
         print(server.endpoint_url, flush=True)
         if not args.quiet:
-            print(
-                f"invoicekit sandbox: {len(org.accounts)} payer accounts x {len(org.periods)} "
-                f"billing months ({org.periods[0][0]}-{org.periods[0][1]:02d} .. "
-                f"{org.periods[-1][0]}-{org.periods[-1][1]:02d}), {len(org.invoices)} invoices, "
-                f"seed {org.seed}"
-            )
-            print(_table(org))
-            print(_usage(org, server.endpoint_url, args.write_config), flush=True)
+            _print_banner(org, server.endpoint_url, args.write_config)
         while not stop.wait(0.5):
             pass
     finally:
@@ -238,3 +231,22 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print("invoicekit sandbox: stopped", file=sys.stderr)
     return 0
+
+
+def _print_banner(org, endpoint: str, config_path: str | None) -> None:
+    """The accounts and how to use them; a closed stdout (``| head -1``) is not an error."""
+    try:
+        print(
+            f"invoicekit sandbox: {len(org.accounts)} payer accounts x {len(org.periods)} "
+            f"billing months ({org.periods[0][0]}-{org.periods[0][1]:02d} .. "
+            f"{org.periods[-1][0]}-{org.periods[-1][1]:02d}), {len(org.invoices)} invoices, "
+            f"seed {org.seed}"
+        )
+        print(_table(org))
+        print(_usage(org, endpoint, config_path), flush=True)
+    except (BrokenPipeError, ValueError, OSError):
+        import os
+
+        # keep serving; silence the interpreter's final flush of the dead pipe
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import urllib.request
+import weakref
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,8 @@ class Sandbox:
         self._process = process
         self._tmpdir = tmpdir
         self._stopped = False
+        if process is not None:  # never leave an orphan server behind a forgotten handle
+            self._finalizer = weakref.finalize(self, _terminate, process)
 
     def __repr__(self) -> str:
         where = "in-process" if self._server is not None else "child process"
@@ -259,6 +262,15 @@ class Sandbox:
                 proc.stdout.close()
         if self._tmpdir is not None:
             self._tmpdir.cleanup()
+
+
+def _terminate(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _faults_from(faults) -> Faults | None:

@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -143,7 +144,7 @@ class SandboxServer:
         self._denied: set[str] = {str(a) for a in deny_accounts}
         self._stats_lock = threading.Lock()
         self._stats = self._empty_stats()
-        self._conns: set[socket.socket] = set()
+        self._conns: dict[socket.socket, threading.Thread] = {}
         self._conns_lock = threading.Lock()
         self._started = time.time()
         self._httpd = _HTTPServer((host, port), _Handler, self)
@@ -178,14 +179,19 @@ class SandboxServer:
         self._httpd.shutdown() if self._thread is not None else None
         self._httpd.server_close()
         with self._conns_lock:
-            conns = list(self._conns)
-        for conn in conns:
+            conns = list(self._conns.items())
+        for conn, _ in conns:
             try:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
         if self._thread is not None:
             self._thread.join(timeout=10)
+        # handler threads end once their connection is shut (or their latency sleep is over)
+        deadline = time.monotonic() + 5.0
+        for _, thread in conns:
+            if thread is not threading.current_thread():
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     # -- admin state --------------------------------------------------------------------------
     @staticmethod
@@ -349,12 +355,12 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         sb = self.server.sandbox
         with sb._conns_lock:
-            sb._conns.add(self.connection)
+            sb._conns[self.connection] = threading.current_thread()
 
     def finish(self) -> None:
         sb = self.server.sandbox
         with sb._conns_lock:
-            sb._conns.discard(self.connection)
+            sb._conns.pop(self.connection, None)
         try:
             super().finish()
         except OSError:
@@ -389,6 +395,7 @@ class _Handler(BaseHTTPRequestHandler):
             f"Content-Type: {content_type}",
             f"Content-Length: {len(body)}",
             f"x-amzn-RequestId: {request_id}",
+            f"Date: {formatdate(usegmt=True)}",
         ]
         for k, v in extra or ():
             lines.append(f"{k}: {v}")
