@@ -405,8 +405,19 @@ def _classify(exc: BaseException, account_id: str, calls: int) -> _Failed:
         return _Failed(
             getattr(exc, "code", None) or type(exc).__name__, _OPERATION, str(exc), True, calls
         )
+    if isinstance(exc, _TRANSIENT_BOTOCORE):
+        # A dropped connection or a read timeout that outlasted botocore's retries: this
+        # window failed, the account's other windows may well succeed.
+        return _Failed(
+            type(exc).__name__,
+            _OPERATION,
+            f"{_OPERATION} failed for account {account_id}: {exc} (fix: run again; the "
+            "store re-queries only what is missing)",
+            False,
+            calls,
+        )
     if isinstance(exc, bx.BotoCoreError):
-        # Connection refused, timeouts after botocore's retries, bad endpoint, ...
+        # Connection refused, unknown host, bad endpoint, ...: every window would fail.
         return _Failed(
             type(exc).__name__,
             _OPERATION,
@@ -416,6 +427,16 @@ def _classify(exc: BaseException, account_id: str, calls: int) -> _Failed:
             calls,
         )
     raise exc
+
+
+def _transient_botocore() -> tuple[type, ...]:
+    from botocore import exceptions as bx
+
+    return (bx.ConnectionClosedError, bx.ReadTimeoutError, bx.IncompleteReadError,
+            bx.ResponseStreamingError)  # fmt: skip
+
+
+_TRANSIENT_BOTOCORE = _transient_botocore()
 
 
 def _fetch_window(
@@ -862,7 +883,7 @@ def read_invoice_summaries(
             max_workers=workers,
             per_account=per_account,
             max_results=max_results,
-                progress=progress,
+            progress=progress,
             capture=st is not None,
         )
     )

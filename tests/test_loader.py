@@ -480,13 +480,19 @@ def test_sandbox_throttling_and_server_errors_are_survived(make_sandbox, no_back
     sb = make_sandbox(
         accounts=3,
         months=3,
-        faults=Faults(throttle_rate=0.25, error_rate=0.15, operations=["ListInvoiceSummaries"]),
+        faults=Faults(
+            throttle_rate=0.25,
+            error_rate=0.15,
+            drop_rate=0.1,
+            operations=["ListInvoiceSummaries"],
+        ),
     )
     df = read_invoice_summaries(sb.fleet_config, "2026-08", "2026-10", progress=False)
     assert df.attrs["failures"] == []
     assert sorted(df["invoice_id"]) == _expected_ids(sb.org, (2026, 8), (2026, 10))
     stats = sb.stats()
-    assert stats["throttled"] > 0 and stats["errors"] > 0  # the faults really happened
+    # the faults really happened
+    assert stats["throttled"] > 0 and stats["errors"] > 0 and stats["dropped"] > 0
     assert df.attrs["api_calls"] == _lis_calls(sb) > 9  # retries are counted
 
 
@@ -588,3 +594,22 @@ def test_sandbox_account_ids_use_the_default_credential_chain(sandbox, monkeypat
     assert sorted(df["invoice_id"]) == _expected_ids(
         sandbox.org, (2026, 10), (2026, 10), {acct.account_id}
     )
+
+
+def test_a_dropped_connection_fails_one_window_an_unreachable_endpoint_the_account(fake_clients):
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
+
+    a, b = ACC[0], ACC[1]
+    clients = {a: FakeClient(a, _data(a)), b: FakeClient(b, _data(b))}
+    clients[a].fail = {(2025, 2): ConnectionClosedError(endpoint_url="http://x")}
+    clients[b].fail = {"*": EndpointConnectionError(endpoint_url="http://x")}
+    df = read_invoice_summaries(
+        fake_clients(clients), "2025-01", "2025-03", per_account=1, progress=False
+    )
+    assert set(df["account_id"]) == {a} and len(df) == 2
+    by_account = {f["account_id"]: f for f in df.attrs["failures"]}
+    assert by_account[a]["code"] == "ConnectionClosedError"
+    assert by_account[a]["windows"] == ["2025-02"]
+    assert by_account[b]["code"] == "EndpointConnectionError"
+    assert sorted(by_account[b]["windows"]) == ["2025-01", "2025-02", "2025-03"]
+    assert len(clients[b].calls) == 1
