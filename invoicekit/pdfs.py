@@ -434,7 +434,7 @@ def _invoices_from_frame(df: pd.DataFrame, names: Mapping[str, str]) -> list[_In
 #: GetInvoicePDF / lookup attempts on throttling, 5xx and connection errors (on top of botocore's).
 MAX_API_ATTEMPTS = 8
 #: Attempts per document GET on transient failures (connection, 5xx, truncated, not a PDF).
-MAX_FETCH_ATTEMPTS = 8
+MAX_FETCH_ATTEMPTS = 10
 #: Fresh GetInvoicePDF calls per invoice after expired or rejected (403) document URLs.
 MAX_URL_REFRESHES = 6
 BACKOFF_BASE_S = 0.2
