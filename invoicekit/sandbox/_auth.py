@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import re
 import threading
 import time
@@ -158,7 +159,7 @@ class CredentialStore:
             self._counter += 1
             n = self._counter
         nonce = hmac.new(self._secret, f"{n}-{time.time()}".encode(), "sha256").hexdigest()[:16]
-        expires_at = int(time.time() + duration_s)
+        expires_at = math.ceil(time.time() + duration_s)  # never shorter than asked
         body = f"{account_id}|{role_arn}|{session_name}|{expires_at}|{nonce}".encode()
         token = (
             _TOKEN_PREFIX + _b64(body) + "." + _b64(hmac.new(_TEMP_KEY, body, "sha256").digest())
