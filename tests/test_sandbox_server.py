@@ -616,6 +616,7 @@ def test_deny_makes_one_accounts_credentials_get_access_denied(make_sandbox):
 
 def test_assume_role_with_the_external_id_reads_that_accounts_invoices(sb):
     sts = org_client(sb)
+    assert sts.get_caller_identity()["Account"] == "100000000000"  # the org identity, index 0
     target = sb.org.accounts[2]
     resp = sts.assume_role(
         RoleArn=target.role_arn, RoleSessionName="finops", ExternalId=target.external_id

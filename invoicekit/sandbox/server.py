@@ -50,7 +50,7 @@ BODY_TIMEOUT_S = 10
 #: ``retryAfterSeconds`` of injected InternalServerExceptions.
 RETRY_AFTER_S = 1
 #: Account id of the organization identity (the principal allowed to assume every role).
-ORG_ACCOUNT_ID = "999999999999"
+ORG_ACCOUNT_ID = "100000000000"  # index 0, like its key AKIASANDBOX000000000
 
 OPERATIONS = ("ListInvoiceSummaries", "GetInvoicePDF")
 _STATS_OPERATIONS = ("ListInvoiceSummaries", "GetInvoicePDF", "AssumeRole", "Document")
