@@ -1,0 +1,143 @@
+"""PDF archive speed: invoicekit vs a sequential loop, and a re-run with everything present.
+
+The sandbox runs in its own process (no shared GIL) with 100 ms latency on every AWS-facing
+request — GetInvoicePDF calls, AssumeRole and each document GET alike (the sandbox sleeps
+``latency_ms`` in the request's own thread before answering any of them).
+
+* ``speedup_vs_sequential``: 2,000 documents (invoice PDFs and their supplemental documents)
+  with :func:`invoicekit.download_invoice_pdfs` versus a plain sequential loop (boto3
+  ``get_invoice_pdf`` then one urllib3 GET per document, writing each file). The loop is timed on
+  the first 200 documents and scaled x10 (it would take minutes) — target >= 30x;
+* ``rerun_s`` / ``rerun_get_invoice_pdf_calls``: the same call again with every document already
+  archived — target <= 2 s and zero GetInvoicePDF calls (read from ``/_sandbox/stats``).
+
+Run with ``python -m benchmarks pdfs`` (``make bench``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+DOCUMENTS = 2000
+SEQUENTIAL_SAMPLE = 200
+LATENCY_MS = 100.0
+ACCOUNTS = 60
+MONTHS = 24
+TODAY = "2026-11-25"
+MAX_WORKERS = 64
+
+
+def _isolate_env() -> None:
+    # Nothing may reach a real account: fake defaults, no user config.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "fake-secret-for-benchmarks")
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    for k in (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_INVOICING",
+    ):
+        os.environ.pop(k, None)
+
+
+def _pick_invoices(org, documents: int) -> list[dict]:
+    """The newest invoices, round-robin over accounts, until they hold ``documents`` documents."""
+    newest_first = sorted(
+        org.invoices,
+        key=lambda i: (-i["BillingPeriod"]["Year"], -i["BillingPeriod"]["Month"], i["AccountId"]),
+    )
+    picked, n = [], 0
+    for inv in newest_first:
+        if n >= documents:
+            break
+        picked.append(inv)
+        n += len(org.documents_for(inv["InvoiceId"]))
+    return picked
+
+
+def _sequential(fleet, invoices: list[dict], dest: Path, limit: int) -> tuple[int, float]:
+    """The plain way: one invoice after the other, one document after the other."""
+    import urllib3
+
+    http = urllib3.PoolManager()
+    clients: dict[str, object] = {}
+    docs = 0
+    t0 = time.perf_counter()
+    for inv in invoices:
+        acct = inv["AccountId"]
+        if acct not in clients:
+            clients[acct] = fleet.session_for(acct).client("invoicing")
+        pdf = clients[acct].get_invoice_pdf(InvoiceId=inv["InvoiceId"])["InvoicePDF"]
+        urls = [(inv["InvoiceId"], pdf["DocumentUrl"])]
+        urls += [(d["DocumentId"], d["DocumentUrl"]) for d in pdf.get("SupplementalDocuments", [])]
+        for doc_id, url in urls:
+            body = http.request("GET", url).data
+            (dest / f"{doc_id}.pdf").write_bytes(body)
+            docs += 1
+        if docs >= limit:
+            break
+    return docs, time.perf_counter() - t0
+
+
+def run() -> list[dict]:
+    _isolate_env()
+    from invoicekit import schema
+    from invoicekit.fleet import load_fleet
+    from invoicekit.pdfs import download_invoice_pdfs
+    from invoicekit.sandbox import start
+    from invoicekit.sandbox.org import build_organization
+
+    org = build_organization(seed=7, accounts=ACCOUNTS, months=MONTHS, today=TODAY)
+    invoices = _pick_invoices(org, DOCUMENTS)
+    frame = schema.to_frame(invoices, account_names={a.account_id: a.name for a in org.accounts})
+
+    rows: list[dict] = []
+    with start(in_process=False, seed=7, accounts=ACCOUNTS, months=MONTHS, today=TODAY,
+               latency_ms=LATENCY_MS) as sb, tempfile.TemporaryDirectory() as tmp:  # fmt: skip
+        fleet = load_fleet(sb.fleet_config)
+
+        seq_dir = Path(tmp) / "sequential"
+        seq_dir.mkdir()
+        seq_docs, seq_s = _sequential(fleet, invoices, seq_dir, SEQUENTIAL_SAMPLE)
+        seq_estimate_s = seq_s * DOCUMENTS / seq_docs
+
+        dest = Path(tmp) / "archive"
+        sb.reset_stats()
+        t0 = time.perf_counter()
+        result = download_invoice_pdfs(frame, dest, fleet=fleet, max_workers=MAX_WORKERS,
+                                       progress=False)  # fmt: skip
+        ik_s = time.perf_counter() - t0
+        n_docs = int((result["status"] == "downloaded").sum())
+        failed = int((result["status"] == "failed").sum())
+
+        sb.reset_stats()
+        t0 = time.perf_counter()
+        again = download_invoice_pdfs(frame, dest, fleet=fleet, max_workers=MAX_WORKERS,
+                                      progress=False)  # fmt: skip
+        rerun_s = time.perf_counter() - t0
+        rerun_calls = sum(sb.stats()["requests"].get("GetInvoicePDF", {}).values())
+        skipped = int((again["status"] == "skipped").sum())
+
+    speedup = seq_estimate_s / ik_s
+    note = f"{len(invoices)} invoices, {n_docs} documents, {failed} failed, {MAX_WORKERS} workers"
+    rows.append({"benchmark": "invoicekit 2,000 documents (s)", "measured": f"{ik_s:.1f}",
+                 "target": "-", "ok": failed == 0, "note": note})  # fmt: skip
+    rows.append({"benchmark": "sequential loop, 2,000 documents (s, estimated)",
+                 "measured": f"{seq_estimate_s:.1f}", "target": "-", "ok": True,
+                 "note": f"timed {seq_s:.1f} s on {seq_docs} documents, scaled x{DOCUMENTS / seq_docs:.1f}"})  # fmt: skip
+    rows.append({"benchmark": "speedup_vs_sequential", "measured": f"{speedup:.1f}x",
+                 "target": ">= 30x", "ok": speedup >= 30, "note": f"latency {LATENCY_MS:.0f} ms"})  # fmt: skip
+    rows.append({"benchmark": "rerun_s (everything archived)", "measured": f"{rerun_s:.2f}",
+                 "target": "<= 2 s", "ok": rerun_s <= 2.0, "note": f"{skipped} skipped"})  # fmt: skip
+    rows.append({"benchmark": "rerun_get_invoice_pdf_calls", "measured": rerun_calls,
+                 "target": "0", "ok": rerun_calls == 0, "note": "from /_sandbox/stats"})  # fmt: skip
+    return rows
+
+
+if __name__ == "__main__":  # pragma: no cover
+    for row in run():
+        print(row)
