@@ -184,7 +184,7 @@ def stop(proc: subprocess.Popen, sig: int) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout.read(), proc.stderr.read()
 
 
-def test_cli_sandbox_write_config_works_with_boto3_and_sigterm_stops_it(tmp_path):
+def test_cli_sandbox_write_config_works_with_boto3_and_sigterm_stops_it(tmp_path, monkeypatch):
     config = tmp_path / "sandbox" / "fleet.yaml"
     proc, endpoint = launch(
         tmp_path, "--accounts", "3", "--months", "2", "--write-config", str(config)
@@ -194,22 +194,18 @@ def test_cli_sandbox_write_config_works_with_boto3_and_sigterm_stops_it(tmp_path
         assert len(doc["accounts"]) == 3
         aws_config = config.parent / doc["aws_config_file"]
         assert f"endpoint_url = {endpoint}" in aws_config.read_text()
-        os.environ["AWS_CONFIG_FILE"] = str(aws_config)
-        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(
-            config.parent / doc["aws_shared_credentials_file"]
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(aws_config))
+        monkeypatch.setenv(
+            "AWS_SHARED_CREDENTIALS_FILE", str(config.parent / doc["aws_shared_credentials_file"])
         )
-        try:
-            for entry in doc["accounts"]:
-                profile = entry.get("profile") or f"invoicekit-sandbox-{entry['id']}"
-                client = boto3.Session(profile_name=profile).client("invoicing")
-                resp = client.list_invoice_summaries(
-                    Selector={"ResourceType": "ACCOUNT_ID", "Value": entry["id"]},
-                    Filter={"BillingPeriod": {"Month": 10, "Year": 2026}},
-                )
-                assert resp["InvoiceSummaries"], entry
-        finally:
-            os.environ["AWS_CONFIG_FILE"] = os.devnull
-            os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+        for entry in doc["accounts"]:
+            profile = entry.get("profile") or f"invoicekit-sandbox-{entry['id']}"
+            client = boto3.Session(profile_name=profile).client("invoicing")
+            resp = client.list_invoice_summaries(
+                Selector={"ResourceType": "ACCOUNT_ID", "Value": entry["id"]},
+                Filter={"BillingPeriod": {"Month": 10, "Year": 2026}},
+            )
+            assert resp["InvoiceSummaries"], entry
     finally:
         code, out, err = stop(proc, signal.SIGTERM)
     assert code == 0, err
