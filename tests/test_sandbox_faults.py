@@ -209,3 +209,52 @@ def test_bad_fault_settings_are_refused():
         Faults(operations=["AssumeRole"])
     with pytest.raises(ValueError, match="rate_limit"):
         start(accounts=1, months=1, today="2026-11-25", rate_limit=0)
+
+
+def test_concurrent_clients_under_faults_get_consistent_answers_and_stats(make_sandbox):
+    faults = Faults(throttle_rate=0.1, error_rate=0.1, drop_rate=0.05)
+    sb = make_sandbox(accounts=4, months=2, faults=faults)
+    per_thread, threads_n = 15, 16
+    tally: dict[str, int] = {}
+    lock = threading.Lock()
+    expected_ids = {
+        a.account_id: [
+            i["InvoiceId"]
+            for i in sb.org.invoices_for(a.account_id)
+            if (i["BillingPeriod"]["Year"], i["BillingPeriod"]["Month"]) == sb.org.periods[-1]
+        ]
+        for a in sb.org.accounts
+    }
+
+    def work(account) -> None:
+        client = client_for(sb, account)
+        kwargs = list_kwargs(sb, account)
+        for _ in range(per_thread):
+            try:
+                got = client.list_invoice_summaries(**kwargs)["InvoiceSummaries"]
+                assert [i["InvoiceId"] for i in got] == expected_ids[account.account_id]
+                code = "ok"
+            except ClientError as exc:
+                code = exc.response["Error"]["Code"]
+            except (ConnectionClosedError, HTTPClientError):
+                code = "dropped"
+            with lock:
+                tally[code] = tally.get(code, 0) + 1
+
+    threads = [
+        threading.Thread(target=work, args=(sb.org.accounts[i % 4],)) for i in range(threads_n)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    total = per_thread * threads_n
+    assert sum(tally.values()) == total  # every call answered or dropped: no hang, no lost call
+    assert set(tally) <= {"ok", "ThrottlingException", "InternalServerException", "dropped"}
+    stats = sb.stats()
+    assert sum(stats["requests"]["ListInvoiceSummaries"].values()) == total
+    assert stats["throttled"] == tally.get("ThrottlingException", 0)
+    assert stats["errors"] == tally.get("InternalServerException", 0)
+    assert stats["dropped"] == tally.get("dropped", 0)
+    assert within_binomial(tally.get("dropped", 0), total, 0.05)
+    assert sb.admin("health")["status"] == "ok"
