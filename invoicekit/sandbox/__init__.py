@@ -40,6 +40,8 @@ __all__ = ["Faults", "Sandbox", "start", "write_fleet_config", "FLEET_PROFILE_PR
 FLEET_PROFILE_PREFIX = "invoicekit-sandbox-"
 #: Profile holding the organization identity's credentials (the AssumeRole caller).
 ORG_PROFILE = "invoicekit-sandbox-org"
+#: Admin calls go straight to the sandbox, never through an HTTP proxy from the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 #: How long ``start(in_process=False)`` waits for the child's endpoint line.
 CHILD_START_TIMEOUT_S = 120
 
@@ -212,7 +214,7 @@ class Sandbox:
             data = b""
         req = urllib.request.Request(self.endpoint_url + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 (loopback)
+        with _DIRECT.open(req, timeout=30) as resp:
             return json.loads(resp.read())
 
     def stats(self) -> dict:
