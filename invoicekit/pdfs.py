@@ -432,7 +432,7 @@ def _invoices_from_frame(df: pd.DataFrame, names: Mapping[str, str]) -> list[_In
 # --------------------------------------------------------------------------------------------
 
 #: GetInvoicePDF / lookup attempts on throttling, 5xx and connection errors (on top of botocore's).
-MAX_API_ATTEMPTS = 8
+MAX_API_ATTEMPTS = 4
 #: Attempts per document GET on transient failures (connection, 5xx, truncated, not a PDF).
 MAX_FETCH_ATTEMPTS = 10
 #: Fresh GetInvoicePDF calls per invoice after expired or rejected (403) document URLs.
@@ -554,11 +554,11 @@ class _AccountAccess:
                     )
                 session = self.fleet.session_for(acct)
             else:
-                session = self.session
-                if session is None:
+                if self.session is None:
                     import boto3
 
-                    session = boto3.Session()
+                    self.session = boto3.Session()  # the default chain, shared by all accounts
+                session = self.session
             client = _make_client(session, account_id, self.max_workers)
         except InvoiceKitError as exc:
             self.errors[account_id] = str(exc)
@@ -604,6 +604,8 @@ class _Run:
         self.max_workers = max_workers
         self.fetcher = DocumentFetcher(pool_size=max_workers)
         self._lock = threading.Lock()
+        #: Set when the run is interrupted: workers stop retrying and sleeping.
+        self.stop = threading.Event()
         self._paths: dict[str, tuple[str, str, str]] = {}
         self.present: dict[tuple[str, str, str], dict[str, str]] = {}
 
@@ -652,7 +654,13 @@ class _Run:
                         account_id=acct,
                         code=name,
                     ) from None
-            time.sleep(_backoff(attempt))
+            if self.stop.wait(_backoff(attempt)):
+                raise ApiError(
+                    f"{operation} for account {acct}: interrupted",
+                    operation=operation,
+                    account_id=acct,
+                    code="Interrupted",
+                )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _lookup(self, out: _Outcome, client: Any) -> None:
@@ -747,6 +755,9 @@ class _Run:
                 continue
             transient = 0
             while True:
+                if self.stop.is_set():
+                    self._fail(out, doc, "interrupted before this document was downloaded")
+                    break
                 if not doc.url:
                     self._fail(
                         out, doc, f"GetInvoicePDF returned no URL for document {doc.document_id}"
@@ -775,7 +786,7 @@ class _Run:
                     if exc.kind == "transient" and transient < MAX_FETCH_ATTEMPTS - 1:
                         transient += 1
                         log.debug("retrying document %s: %s", doc.document_id, exc.reason)
-                        time.sleep(_backoff(transient))
+                        self.stop.wait(_backoff(transient))
                         continue
                     self._fail(out, doc, exc.reason)
                     break
@@ -1123,7 +1134,9 @@ def _download(
                 ):
                     commit()
     finally:
-        # Interrupted (KeyboardInterrupt in a notebook): let running invoices finish, record them.
+        # Interrupted (KeyboardInterrupt in a notebook): running invoices stop retrying, what
+        # they stored is recorded.
+        run.stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
         for fut in futures:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
