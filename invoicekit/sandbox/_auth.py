@@ -206,7 +206,9 @@ def verify_sigv4(
     """
     auth = headers.get("Authorization")
     if not auth:
-        raise AuthError("MissingAuthenticationTokenException", "Missing Authentication Token")
+        raise AuthError(
+            "MissingAuthenticationTokenException", "Request is missing Authentication Token"
+        )
     m = _AUTH_RE.match(auth.strip())
     if not m:
         raise AuthError(
