@@ -180,15 +180,17 @@ def _where(record: Mapping[str, Any] | None) -> str:
 
 
 def _decimal_array(
-    values: list[Any], arrow_type: pa.Decimal128Type, column: str, records: list[Any] | None
+    values: Any, arrow_type: pa.Decimal128Type, column: str, records: list[Any] | None
 ) -> pa.Array:
     """Exact decimal strings → decimal128; refuses floats, junk and values that would round."""
     try:
-        strings = pa.array(values, type=pa.string())
+        strings = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
         # Via decimal256 so that precision overflow raises instead of wrapping around.
         return strings.cast(pa.decimal256(76, arrow_type.scale)).cast(arrow_type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
         pass
+    if isinstance(values, pa.Array):
+        values = values.to_pylist()
     # Slow path: clean what can be cleaned, name the first value that cannot.
     cleaned: list[str | None] = []
     for i, v in enumerate(values):
@@ -282,7 +284,9 @@ def _timestamp_series_values(values: list[Any], column: str, records: list[Any])
     return pd.Series(out.view("datetime64[ns]")).dt.tz_localize("UTC")
 
 
-def _string_array(values: list[Any]) -> pa.Array:
+def _string_array(values: Any) -> pa.Array:
+    if isinstance(values, pa.Array):
+        return values
     try:
         return pa.array(values, type=pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
@@ -351,85 +355,196 @@ def to_frame(
     """
     recs = records if isinstance(records, list) else list(records)
     for r in recs:
-        if type(r) is not dict:  # noqa: E721 - exact type: the fast path below needs real dicts
+        if type(r) is not dict:  # noqa: E721 - exact type: the fast paths need real dicts
             recs = [_as_dict(x) for x in recs]
             break
-    names = dict(account_names) if account_names else {}
+    raw = _extract_arrow(recs)
+    if raw is None:  # unusual input (ints for strings, read-only mappings...): the slow path
+        raw = _extract_python(recs)
+    return _finish(raw, recs, account_names)
+
+
+# Raw column keys: the InvoiceSummary path, e.g. "Entity.InvoicingEntity",
+# "BaseCurrencyAmount.AmountBreakdown.Discounts.TotalAmount".
+_STRING_FIELDS: dict[str, str] = {
+    "account_id": "AccountId",
+    "invoice_id": "InvoiceId",
+    "invoice_type": "InvoiceType",
+    "bill_type": "BillType",
+    "invoice_frequency": "InvoiceFrequency",
+    "invoicing_entity": "Entity.InvoicingEntity",
+    "billing_entity": "Entity.BillingEntity",
+    "receiver_role": "ReceiverRole",
+    "original_invoice_id": "OriginalInvoiceId",
+    "commercial_invoice_id": "CommercialInvoiceId",
+    "purchase_order_number": "PurchaseOrderNumber",
+    "einvoice_delivery_status": "EinvoiceDeliveryStatus",
+    "tax_authority_status": "TaxAuthorityStatus",
+}
+_YEAR, _MONTH = "BillingPeriod.Year", "BillingPeriod.Month"
+_COUNT = "BillSourceAccountsTotalCount"
+
+
+def _view_paths(view: str) -> dict[str, str]:
+    """column suffix → InvoiceSummary path for one view."""
+    field = VIEW_FIELDS[view]
+    paths = {"currency": f"{field}.CurrencyCode"}
+    paths.update({c: f"{field}.{COMPONENT_FIELDS[c]}" for c in COMPONENTS})
+    paths["fx_rate"] = f"{field}.CurrencyExchangeDetails.Rate"
+    paths["fx_source"] = f"{field}.CurrencyExchangeDetails.SourceCurrencyCode"
+    return paths
+
+
+_VIEW_PATHS: dict[str, dict[str, str]] = {v: _view_paths(v) for v in VIEWS}
+_ALL_PATHS: list[str] = [
+    *_STRING_FIELDS.values(),
+    _YEAR,
+    _MONTH,
+    _COUNT,
+    *(p for v in VIEWS for p in _VIEW_PATHS[v].values()),
+]
+
+
+def _struct_type(paths: list[str]) -> pa.StructType:
+    """The Arrow struct holding exactly ``paths`` (everything else in a record is ignored)."""
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        leaf = parts[-1]
+        node[leaf] = pa.int64() if path in (_YEAR, _MONTH, _COUNT) else pa.string()
+
+    def build(node: dict[str, Any]) -> pa.StructType:
+        return pa.struct([(k, build(v) if isinstance(v, dict) else v) for k, v in node.items()])
+
+    return build(tree)
+
+
+_RECORD_TYPE = _struct_type(_ALL_PATHS)
+
+
+def _extract_arrow(recs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Every needed member as an Arrow array, converted row-wise in C++ (one pass).
+
+    Returns ``None`` when a value does not have the API's type (e.g. an int amount), so that
+    the Python path can clean it or name it in an error.
+    """
+    try:
+        struct = pa.array(recs, type=_RECORD_TYPE)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        return None
+    out: dict[str, Any] = {}
+
+    def walk(arr: pa.StructArray, prefix: str) -> None:
+        # flatten() folds the parent's nulls into the children (a null Entity → null names)
+        for f, child in zip(arr.type, arr.flatten(), strict=True):
+            name = f"{prefix}{f.name}"
+            if pa.types.is_struct(f.type):
+                walk(child, name + ".")
+            else:
+                out[name] = child
+
+    walk(struct, "")
+    return out
+
+
+def _extract_python(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same columns as :func:`_extract_arrow`, as Python lists (accepts any Mapping)."""
     n = len(recs)
     empty: dict[str, Any] = {}
     get = dict.get
+    cache: dict[str, list[Any]] = {"": recs}
 
-    # Column by column: each pass is a C-level map over the records (faster in CPython than
-    # one Python loop appending to ~70 lists), then one pyarrow conversion per column.
-    def col(rows: list[dict[str, Any]], key: str) -> list[Any]:
+    def node(path: str) -> list[Any]:
+        # the list of sub-mappings at ``path`` (empty mapping when absent or null)
+        if path in cache:
+            return cache[path]
+        parent, _, key = path.rpartition(".")
+        rows = node(parent)
         try:
-            return list(map(get, rows, repeat(key, n)))
+            vals = list(map(get, rows, repeat(key, n), repeat(empty, n)))
         except TypeError:  # a nested Mapping that is not a dict
-            return [r.get(key) for r in rows]
+            vals = [r.get(key, empty) for r in rows]
+        if None in vals:
+            vals = [empty if x is None else x for x in vals]
+        cache[path] = vals
+        return vals
 
-    def sub(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    out: dict[str, Any] = {}
+    for path in _ALL_PATHS:
+        parent, _, key = path.rpartition(".")
+        rows = node(parent)
         try:
-            out = list(map(get, rows, repeat(key, n), repeat(empty, n)))
-        except TypeError:  # a nested Mapping that is not a dict
-            out = [r.get(key, empty) for r in rows]
-        if None in out:  # an explicit null member
-            out = [empty if x is None else x for x in out]
-        return out
+            out[path] = list(map(get, rows, repeat(key, n)))
+        except TypeError:
+            out[path] = [r.get(key) for r in rows]
+    return out
 
+
+def _finish(
+    raw: dict[str, Any], recs: list[dict[str, Any]], account_names: Mapping[str, str] | None
+) -> pd.DataFrame:
+    """Raw member columns (Arrow arrays or lists) → the typed frame."""
+    n = len(recs)
     s = _string_array
     data: dict[str, Any] = {}
-    account_id = col(recs, "AccountId")
-    data["account_id"] = _arrow_ext(s(account_id))
-    data["account_name"] = _arrow_ext(
-        s(list(map(names.get, account_id))) if names else pa.nulls(n, pa.string())
-    )
-    data["invoice_id"] = _arrow_ext(s(col(recs, "InvoiceId")))
-    data["invoice_type"] = _arrow_ext(s(col(recs, "InvoiceType")))
-    data["bill_type"] = _arrow_ext(s(col(recs, "BillType")))
-    data["invoice_frequency"] = _arrow_ext(s(col(recs, "InvoiceFrequency")))
-    periods = sub(recs, "BillingPeriod")
-    data["billing_period"] = _periods(col(periods, "Year"), col(periods, "Month"), recs)
-    data["issued_date"] = _timestamps(col(recs, "IssuedDate"), "IssuedDate", recs)
-    data["due_date"] = _timestamps(col(recs, "DueDate"), "DueDate", recs)
-    entity = sub(recs, "Entity")
-    data["invoicing_entity"] = _arrow_ext(s(col(entity, "InvoicingEntity")))
-    data["billing_entity"] = _arrow_ext(s(col(entity, "BillingEntity")))
-    data["receiver_role"] = _arrow_ext(s(col(recs, "ReceiverRole")))
-    data["original_invoice_id"] = _arrow_ext(s(col(recs, "OriginalInvoiceId")))
-    data["commercial_invoice_id"] = _arrow_ext(s(col(recs, "CommercialInvoiceId")))
-    data["purchase_order_number"] = _arrow_ext(s(col(recs, "PurchaseOrderNumber")))
-    data["einvoice_delivery_status"] = _arrow_ext(s(col(recs, "EinvoiceDeliveryStatus")))
-    data["tax_authority_status"] = _arrow_ext(s(col(recs, "TaxAuthorityStatus")))
-    counts = col(recs, "BillSourceAccountsTotalCount")
-    if None in counts:  # fall back to the length of the list when only the list is given
-        counts = [
+    for column, path in _STRING_FIELDS.items():
+        data[column] = _arrow_ext(s(raw[path]))
+    data["account_name"] = _arrow_ext(_names(data["account_id"], account_names, n))
+    data["billing_period"] = _periods(raw[_YEAR], raw[_MONTH], recs)
+    data["issued_date"] = _timestamps(_member(recs, "IssuedDate"), "IssuedDate", recs)
+    data["due_date"] = _timestamps(_member(recs, "DueDate"), "DueDate", recs)
+    data["bill_source_accounts_count"] = _counts(raw[_COUNT], recs)
+    for v in VIEWS:
+        paths = _VIEW_PATHS[v]
+        data[f"{v}_currency"] = _arrow_ext(s(raw[paths["currency"]]))
+        for comp in COMPONENTS:
+            data[f"{v}_{comp}"] = _arrow_ext(
+                _decimal_array(raw[paths[comp]], MONEY_TYPE, paths[comp], recs)
+            )
+        data[f"{v}_fx_rate"] = _arrow_ext(
+            _decimal_array(raw[paths["fx_rate"]], RATE_TYPE, paths["fx_rate"], recs)
+        )
+        data[f"{v}_fx_source"] = _arrow_ext(s(raw[paths["fx_source"]]))
+    return pd.DataFrame(data, columns=COLUMNS)
+
+
+def _member(recs: list[dict[str, Any]], key: str) -> list[Any]:
+    try:
+        return list(map(dict.get, recs, repeat(key, len(recs))))
+    except TypeError:
+        return [r.get(key) for r in recs]
+
+
+def _names(
+    account_ids: pd.api.extensions.ExtensionArray, names: Mapping[str, str] | None, n: int
+) -> pa.Array:
+    if not names:
+        return pa.nulls(n, pa.string())
+    keys = pa.array(list(names.keys()), type=pa.string())
+    values = pa.array([None if v is None else str(v) for v in names.values()], type=pa.string())
+    ids = _combined(account_ids._pa_array)  # noqa: SLF001 - the array we just built
+    return values.take(pc.index_in(ids, value_set=keys))
+
+
+def _counts(values: Any, recs: list[dict[str, Any]]) -> pd.api.extensions.ExtensionArray:
+    """BillSourceAccountsTotalCount, else the length of BillSourceAccounts, else null."""
+    if isinstance(values, pa.Array):
+        if values.null_count:
+            values = values.to_pylist()
+        else:
+            return pd.arrays.IntegerArray(
+                values.to_numpy().astype("int64"), np.zeros(len(values), dtype=bool)
+            )
+    if None in values:
+        values = [
             c if c is not None else (len(r["BillSourceAccounts"]) if r.get("BillSourceAccounts")
                                      is not None else None)
-            for c, r in zip(counts, recs, strict=True)
+            for c, r in zip(values, recs, strict=True)
         ]  # fmt: skip
-    data["bill_source_accounts_count"] = _int_array(counts, recs)
-
-    for v in VIEWS:
-        field = VIEW_FIELDS[v]
-        amounts = sub(recs, field)
-        breakdown = sub(amounts, "AmountBreakdown")
-        fx = sub(amounts, "CurrencyExchangeDetails")
-        values: dict[str, list[Any]] = {
-            "total": col(amounts, "TotalAmount"),
-            "total_before_tax": col(amounts, "TotalAmountBeforeTax"),
-            "subtotal": col(breakdown, "SubTotalAmount"),
-            "discounts": col(sub(breakdown, "Discounts"), "TotalAmount"),
-            "taxes": col(sub(breakdown, "Taxes"), "TotalAmount"),
-            "fees": col(sub(breakdown, "Fees"), "TotalAmount"),
-        }
-        data[f"{v}_currency"] = _arrow_ext(s(col(amounts, "CurrencyCode")))
-        for comp in COMPONENTS:
-            where = f"{field}.{COMPONENT_FIELDS[comp]}"
-            data[f"{v}_{comp}"] = _arrow_ext(_decimal_array(values[comp], MONEY_TYPE, where, recs))
-        where = f"{field}.CurrencyExchangeDetails.Rate"
-        data[f"{v}_fx_rate"] = _arrow_ext(_decimal_array(col(fx, "Rate"), RATE_TYPE, where, recs))
-        data[f"{v}_fx_source"] = _arrow_ext(s(col(fx, "SourceCurrencyCode")))
-    return pd.DataFrame(data, columns=COLUMNS)
+    return _int_array(values, recs)
 
 
 def _as_dict(record: Any) -> dict[str, Any]:
@@ -459,7 +574,21 @@ def _int_array(values: list[Any], records: list[Any]) -> pd.api.extensions.Exten
         raise
 
 
-def _periods(year: list[Any], month: list[Any], records: list[Any]) -> pd.arrays.PeriodArray:
+def _periods(year: Any, month: Any, records: list[Any]) -> pd.arrays.PeriodArray:
+    if isinstance(year, pa.Array) and isinstance(month, pa.Array):
+        valid = pc.and_(year.is_valid(), month.is_valid())
+        y = year.fill_null(1970).to_numpy().astype("int64")
+        m = month.fill_null(1).to_numpy().astype("int64")
+        ok = valid.to_numpy(zero_copy_only=False)
+        if not ((m >= 1) & (m <= 12))[ok].all():
+            year, month = year.to_pylist(), month.to_pylist()  # name the bad one below
+        else:
+            ordinals = np.where(ok, (y - 1970) * 12 + (m - 1), _NAT_ORDINAL)
+            return pd.PeriodIndex.from_ordinals(ordinals, freq="M").array
+    if isinstance(year, pa.Array):
+        year = year.to_pylist()
+    if isinstance(month, pa.Array):
+        month = month.to_pylist()
     ordinals = np.empty(len(year), dtype="int64")
     for i, (y, m) in enumerate(zip(year, month, strict=True)):
         if y is None or m is None:

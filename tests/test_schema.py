@@ -622,3 +622,16 @@ def test_long_form_of_a_filtered_concatenated_frame(frame: pd.DataFrame) -> None
         [everything[everything["invoice_id"] == i] for i in ids], ignore_index=True
     )
     pd.testing.assert_frame_equal(long, expected)
+
+
+def test_integer_amounts_take_the_careful_path_and_give_the_same_frame(
+    frame: pd.DataFrame,
+) -> None:
+    # An int where the API sends a string sends every record through the Python path
+    # (slower, cleans what it can); the frame must be identical to the fast path's.
+    records = copy.deepcopy(RECORDS)
+    records[2]["PaymentCurrencyAmount"]["TotalAmount"] = 171600
+    records[2]["PaymentCurrencyAmount"]["AmountBreakdown"]["Taxes"]["TotalAmount"] = Decimal(
+        "15600"
+    )
+    pd.testing.assert_frame_equal(schema.to_frame(records, account_names=NAMES), frame)
