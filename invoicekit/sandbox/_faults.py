@@ -138,7 +138,16 @@ class FaultEngine:
         self.jitter_ms = float(jitter_ms)
         self.faults = faults or Faults()
         self._rng = random.Random(f"invoicekit-sandbox-faults-{seed}")
+        # STS latency draws from its own generator, so that how often a client assumes a role
+        # (credential caching) does not shift the fault sequence of the invoicing calls
+        self._rng_sts = random.Random(f"invoicekit-sandbox-sts-{seed}")
         self._lock = threading.Lock()
+
+    def sts_delay(self) -> float:
+        """Latency of one STS request (seconds); STS never sees faults."""
+        with self._lock:
+            u = self._rng_sts.random()
+        return (self.latency_ms + self.jitter_ms * u) / 1000.0
 
     def decide(self, operation: str) -> Decision:
         """Draw one request's fate; four uniforms and one jitter draw, always in this order."""

@@ -664,7 +664,7 @@ class _Handler(BaseHTTPRequestHandler):
                 }.get(exc.code, exc.code)
                 status = 403 if code in ("InvalidClientTokenId", "SignatureDoesNotMatch") else 400
                 raise StsError(code, exc.message, status) from None
-            self._sleep(sb.engine.decide("AssumeRole" if action == "AssumeRole" else "STS"))
+            self._sleep(Decision(delay_s=sb.engine.sts_delay()))
             if action == "GetCallerIdentity":
                 sb._count("GetCallerIdentity", principal.account_id or "org")
                 out = get_caller_identity(principal, sb.credentials, request_id)
