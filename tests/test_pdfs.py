@@ -639,3 +639,48 @@ def test_document_urls_on_other_hosts_are_refused(small_org, tmp_path, monkeypat
     assert not result["error"].str.contains("feedface").any()
     assert _Handler.hits == []
     assert not list(tmp_path.rglob("*.pdf"))
+
+
+def test_a_torn_manifest_and_temp_leftovers_of_a_crash_are_repaired_by_the_next_run(
+    small_org, tmp_path
+):
+    sb, fleet, df = small_org
+    first = download_invoice_pdfs(df, tmp_path, fleet=fleet, progress=False)
+    with open(tmp_path / "manifest.csv", "a", encoding="utf-8") as fh:
+        fh.write("100000000001,E-torn,2026-10,INVOICE,E-torn,2026-10/1")  # killed mid-write
+    leftover = (tmp_path / first["path"].iloc[0]).with_name(".ik-00112233aabbccdd.part")
+    leftover.write_bytes(b"%PDF-1.4 half")
+    assert {"manifest", "unexpected"} <= set(verify_archive(tmp_path).problems["problem"])
+    again = download_invoice_pdfs(df, tmp_path, fleet=fleet, progress=False)
+    assert set(again["status"]) == {"skipped"} and again.attrs["api_calls"] == 0
+    assert not leftover.exists()
+    assert _atomic.read_manifest(tmp_path / "manifest.csv").bad_lines == []
+    assert verify_archive(tmp_path, summaries=df).ok
+
+
+def test_invoice_ids_with_one_session(small_org, tmp_path):
+    sb, fleet, df = small_org
+    acct = fleet.accounts[-1].id
+    ids = list(df.loc[df["account_id"] == acct, "invoice_id"])
+    result = download_invoice_pdfs(ids, tmp_path, session=fleet.session_for(acct), progress=False)
+    assert set(result["status"]) == {"downloaded"} and set(result["account_id"]) == {acct}
+    with pytest.raises(InvalidArgumentError, match="single account"):
+        download_invoice_pdfs(ids, tmp_path / "x", fleet=fleet, progress=False)
+
+
+def test_verify_never_reads_outside_the_archive_for_a_doctored_manifest(tmp_path):
+    outside = tmp_path / "secret.pdf"
+    outside.write_bytes(_pdf("outside"))
+    dest = tmp_path / "archive"
+    dest.mkdir()
+    sha = hashlib.sha256(outside.read_bytes()).hexdigest()
+    _atomic.write_manifest(
+        dest / "manifest.csv",
+        [
+            _row(1, path="../secret.pdf", sha256=sha, bytes=str(outside.stat().st_size)),
+            _row(2, path="/etc/passwd"),
+        ],
+    )
+    report = verify_archive(dest)
+    assert sorted(report.problems["problem"]) == ["manifest", "manifest"]
+    assert report.problems["detail"].str.contains("inside the archive|leaves").all()
