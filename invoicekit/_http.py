@@ -25,6 +25,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import urllib3
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from invoicekit._atomic import CHUNK_BYTES, new_temp_path
 from invoicekit._redact import redact, redact_url
@@ -114,13 +116,26 @@ def check_document_url(url: str, overrides: frozenset[Origin] | set[Origin] = fr
     ...
     invoicekit._http.FetchError: refused document URL http://evil.example/a.pdf: only https from hosts under amazonaws.com or the configured endpoint override may serve documents
     """
+    malformed = FetchError(FATAL, f"refused malformed document URL {redact_url(str(url))}")
+    if not isinstance(url, str) or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise malformed
     try:
         parts = urlsplit(url)
         origin = Origin.from_url(url)
-    except ValueError:
-        raise FetchError(FATAL, f"refused malformed document URL {redact_url(str(url))}") from None
-    if parts.username is not None or parts.password is not None:
+        # urllib3 parses the URL it connects to on its own: both parsers must agree on the
+        # origin (a parser differential such as "https://evil\\@bucket.s3.amazonaws.com" differs).
+        u3 = parse_url(url)
+        u3_origin = Origin(
+            (u3.scheme or "").lower(),
+            (u3.host or "").lower().rstrip("."),
+            u3.port or (443 if (u3.scheme or "").lower() == "https" else 80),
+        )
+    except (ValueError, LocationParseError):
+        raise malformed from None
+    if parts.username is not None or parts.password is not None or u3.auth:
         raise FetchError(FATAL, f"refused document URL with credentials {redact_url(url)}")
+    if u3_origin != origin:
+        raise malformed
     if origin in overrides:
         return
     if origin.scheme == "https" and origin.port == 443 and _is_aws_host(origin.host):

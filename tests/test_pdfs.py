@@ -327,6 +327,9 @@ def test_fetcher_validates_bodies_and_classifies_failures(local_server, tmp_path
         "https://user:pw@bucket.s3.amazonaws.com/a.pdf",
         "file:///etc/passwd",
         "https://127.0.0.1/a.pdf",
+        "https://evil.example\\@bucket.s3.amazonaws.com/a.pdf",  # parsers disagree on the host
+        "https://bucket.s3.amazonaws.com/a b.pdf",
+        "https://bucket.s3.amazonaws.com\n.evil.example/a.pdf",
     ],
 )
 def test_fetcher_refuses_hosts_outside_the_allowlist_without_connecting(
