@@ -77,6 +77,7 @@ __all__ = [
     "sanitize_part",
     "sanitize_value",
     "validate_template",
+    "protect_logs",
 ]
 
 log = logging.getLogger(__name__)
