@@ -96,7 +96,9 @@ def test_faulty_sandbox_gives_the_same_archive_as_a_clean_one(
     assert report.ok, report.problems.to_dict("records")
 
     stats = faulty.stats()
-    assert stats["throttled"] > 0 and stats["errors"] > 0  # the faults really happened
+    # the faults really happened
+    assert stats["throttled"] > 0
+    assert stats["errors"] + stats.get("dropped", 0) + stats.get("truncated", 0) > 0
     gets = sum(stats["requests"]["GetInvoicePDF"].values())
     assert gets > len(df)  # retries and/or fresh URLs
 
