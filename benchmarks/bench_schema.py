@@ -80,7 +80,8 @@ def run() -> list[dict]:
 
     from invoicekit import schema
 
-    wire = _records()
+    # fresh dicts per record, as json.loads of each page would give (no shared sub-dicts)
+    wire = json.loads(json.dumps(_records()))
     parsed = _botocore_parsed(wire)
     names = {r["AccountId"]: f"Payer {r['AccountId'][-4:]}" for r in wire[:1000]}
 
