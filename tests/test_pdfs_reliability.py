@@ -124,9 +124,9 @@ def test_sigkill_mid_run_leaves_no_partial_file_and_the_next_run_completes(tmp_p
     from invoicekit.sandbox.org import build_organization
 
     dest = tmp_path / "archive"
-    with start(in_process=False, accounts=3, months=4, today=TODAY, latency_ms=120) as sb:
+    with start(in_process=False, accounts=3, months=6, today=TODAY, latency_ms=200) as sb:
         cmd = [sys.executable, "-m", "invoicekit", "download", "--config", str(sb.fleet_config),
-               "--from", "2026-07", "--to", "2026-10", "--dest", str(dest), "--max-workers", "2",
+               "--from", "2026-05", "--to", "2026-10", "--dest", str(dest), "--max-workers", "2",
                "--no-progress"]  # fmt: skip
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 90
@@ -157,16 +157,16 @@ def test_sigkill_mid_run_leaves_no_partial_file_and_the_next_run_completes(tmp_p
 
         check = subprocess.run(
             [sys.executable, "-m", "invoicekit", "verify", str(dest), "--config",
-             str(sb.fleet_config), "--from", "2026-07", "--to", "2026-10", "--no-progress"],
+             str(sb.fleet_config), "--from", "2026-05", "--to", "2026-10", "--no-progress"],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert check.returncode == 0, check.stdout + check.stderr
         assert "no problems" in check.stdout
 
     # The archive holds exactly the organization's documents, byte for byte.
-    org = build_organization(seed=7, accounts=3, months=4, today=TODAY)
+    org = build_organization(seed=7, accounts=3, months=6, today=TODAY)
     rows = _atomic.read_manifest(dest / "manifest.csv").rows
-    periods = {"2026-07", "2026-08", "2026-09", "2026-10"}
+    periods = {f"2026-{m:02d}" for m in range(5, 11)}
     expected = {
         d.document_id
         for inv in org.invoices
