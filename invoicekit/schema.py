@@ -845,8 +845,10 @@ def to_csv(df: pd.DataFrame, path: str | PathLike[str]) -> None:
     --------
     >>> from invoicekit.schema import to_frame, to_csv, from_csv
     >>> df = to_frame([{"InvoiceId": "E-1", "IssuedDate": 1738540800.0}])
-    >>> to_csv(df, "/tmp/invoices.csv")
-    >>> from_csv("/tmp/invoices.csv").equals(df)
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "invoices.csv"
+    >>> to_csv(df, path)
+    >>> from_csv(path).equals(df)
     True
     """
     import pyarrow.csv as pacsv
@@ -864,10 +866,12 @@ def from_csv(path: str | PathLike[str]) -> pd.DataFrame:
 
     Examples
     --------
+    >>> import pathlib, tempfile
     >>> from invoicekit.schema import DTYPES, from_csv, to_csv, to_frame
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "invoices.csv"
     >>> to_csv(to_frame([{"InvoiceId": "E-1", "BaseCurrencyAmount": {"TotalAmount": "1.5"}}]),
-    ...        "/tmp/invoices.csv")
-    >>> df = from_csv("/tmp/invoices.csv")
+    ...        path)
+    >>> df = from_csv(path)
     >>> df["base_total"].dtype == DTYPES["base_total"]
     True
     """
@@ -902,8 +906,10 @@ def to_parquet(df: pd.DataFrame, path: str | PathLike[str]) -> None:
     --------
     >>> from invoicekit.schema import to_frame, to_parquet, from_parquet
     >>> df = to_frame([{"InvoiceId": "E-1", "BillingPeriod": {"Year": 2025, "Month": 1}}])
-    >>> to_parquet(df, "/tmp/invoices.parquet")
-    >>> str(from_parquet("/tmp/invoices.parquet").loc[0, "billing_period"])
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "invoices.parquet"
+    >>> to_parquet(df, path)
+    >>> str(from_parquet(path).loc[0, "billing_period"])
     '2025-01'
     """
     import pyarrow.parquet as pq
@@ -934,8 +940,10 @@ def from_parquet(path: str | PathLike[str]) -> pd.DataFrame:
     Examples
     --------
     >>> from invoicekit.schema import PERIOD_DTYPE, from_parquet, to_frame, to_parquet
-    >>> to_parquet(to_frame([{"InvoiceId": "E-1"}]), "/tmp/invoices.parquet")
-    >>> from_parquet("/tmp/invoices.parquet")["billing_period"].dtype == PERIOD_DTYPE
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "invoices.parquet"
+    >>> to_parquet(to_frame([{"InvoiceId": "E-1"}]), path)
+    >>> from_parquet(path)["billing_period"].dtype == PERIOD_DTYPE
     True
     """
     import pyarrow.parquet as pq

@@ -591,3 +591,13 @@ def test_role_from_the_default_chain_with_env_endpoints(
     stats = sb.stats()["requests"]
     assert stats["AssumeRole"] == {target.account_id: 1}
     assert stats["ListInvoiceSummaries"] == {target.account_id: 1}
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    from invoicekit import fleet
+
+    for module in (fleet, _client):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 3 and result.failed == 0, module.__name__

@@ -635,3 +635,10 @@ def test_integer_amounts_take_the_careful_path_and_give_the_same_frame(
         "15600"
     )
     pd.testing.assert_frame_equal(schema.to_frame(records, account_names=NAMES), frame)
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    result = doctest.testmod(schema, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 10 and result.failed == 0
