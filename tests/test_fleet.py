@@ -555,7 +555,8 @@ def test_assumed_role_credentials_refresh_before_expiry(make_sandbox) -> None:
     time.sleep(2.2)  # the first role session has expired by now
     assert _list(session, role.id)  # no ExpiredToken: renewed before the call
     assert creds.get_frozen_credentials().access_key != first
-    assert sb.stats()["requests"]["AssumeRole"][role.id] == 2
+    # renewed (at least once; a slow machine may renew once more near the first expiry)
+    assert sb.stats()["requests"]["AssumeRole"][role.id] >= 2
 
 
 def test_env_endpoint_reaches_the_sandbox_with_the_default_chain(
