@@ -687,3 +687,20 @@ def test_verify_never_reads_outside_the_archive_for_a_doctored_manifest(tmp_path
     report = verify_archive(dest)
     assert sorted(report.problems["problem"]) == ["manifest", "manifest"]
     assert report.problems["detail"].str.contains("inside the archive|leaves").all()
+
+
+def test_a_symlink_inside_dest_cannot_redirect_writes_outside(small_org, tmp_path):
+    sb, fleet, df = small_org
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    period = str(df["billing_period"].iloc[0])
+    (dest / period).symlink_to(outside, target_is_directory=True)
+    result = download_invoice_pdfs(df, dest, fleet=fleet, progress=False)
+    assert list(outside.iterdir()) == []
+    hit = result[result["billing_period"] == period]
+    assert (
+        set(hit["status"]) == {"failed"} and hit["error"].str.contains("leaves the archive").all()
+    )
+    assert set(result.loc[result["billing_period"] != period, "status"]) == {"downloaded"}
