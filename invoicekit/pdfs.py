@@ -485,6 +485,16 @@ def protect_logs() -> None:
     Logger filters apply to the records logged on that very logger, so each one that logs
     request lines or response bodies gets a :class:`~invoicekit._redact.RedactingFilter`.
     Idempotent.
+
+    Examples
+    --------
+    >>> import logging
+    >>> protect_logs()
+    >>> rec = logging.LogRecord("urllib3.connectionpool", logging.DEBUG, __file__, 1,
+    ...                         '"GET /d.pdf?X-Amz-Signature=abc123 HTTP/1.1" 200', None, None)
+    >>> _ = logging.getLogger("urllib3.connectionpool").filter(rec)
+    >>> rec.getMessage()
+    '"GET /d.pdf?X-Amz-Signature=REDACTED HTTP/1.1" 200'
     """
     for name in _THIRD_PARTY_LOGGERS:
         lg = logging.getLogger(name)
@@ -1199,6 +1209,13 @@ class VerifyReport:
         of the requested range without its PDF).
     invoices_expected : int
         Invoices of the requested range (0 without summaries).
+
+    Examples
+    --------
+    >>> import pandas as pd, pathlib
+    >>> report = VerifyReport(pathlib.Path("archive"), 3, pd.DataFrame(columns=PROBLEM_COLUMNS))
+    >>> report.ok, report.summary()
+    (True, 'archive: 3 documents checked: no problems')
     """
 
     dest: Path
