@@ -88,7 +88,7 @@ nasty_text = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(values=st.fixed_dictionaries({f: nasty_text for f in TEMPLATE_FIELDS}))
-def test_rendered_paths_are_safe_on_every_os_and_stay_inside_dest(values, tmp_path_factory):
+def test_rendered_paths_are_safe_on_every_os_and_stay_inside_dest(values):
     dest = Path("/archive/dest")
     templates = [
         DEFAULT_TEMPLATE,
