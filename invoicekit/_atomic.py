@@ -59,7 +59,7 @@ def is_temp_name(name: str) -> bool:
     >>> is_temp_name(".ik-0123456789abcdef.part"), is_temp_name("x.pdf")
     (True, False)
     """
-    return bool(_TEMP_RE.match(name))
+    return bool(_TEMP_RE.fullmatch(name))
 
 
 def new_temp_path(directory: Path) -> Path:
@@ -150,7 +150,7 @@ def _valid_row(row: dict[str, str]) -> str | None:
     for col in ("account_id", "invoice_id", "document_type", "document_id", "path"):
         if not row.get(col):
             return f"empty {col}"
-    if not _SHA256_RE.match(row.get("sha256") or ""):
+    if not _SHA256_RE.fullmatch(row.get("sha256") or ""):
         return "sha256 is not 64 hex digits"
     b = row.get("bytes") or ""
     if not b.isdigit():

@@ -145,7 +145,7 @@ def sanitize_value(value: object) -> str:
     '_._.._etc_x~56da1a2ef2df'
     """
     text = "" if value is None else str(value)
-    if _SAFE_ASCII.match(text) and text[:1] not in (".", " "):
+    if _SAFE_ASCII.fullmatch(text) and text[:1] not in (".", " "):
         return text
     nfc = unicodedata.normalize("NFC", text)
     clean = "".join("_" if _bad_char(c) else c for c in nfc)
