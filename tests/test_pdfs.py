@@ -75,6 +75,8 @@ nasty_text = st.one_of(
             "trail. ",
             "COM1",
             "a\\b",
+            "\n",
+            "a\n",
             "x" * 400,
             "é" * 200,
             "\u202egpj.exe",
