@@ -114,7 +114,7 @@ _WINDOWS_RESERVED = frozenset(
     + [f"{p}{n}" for p in ("COM", "LPT") for n in [*"123456789", "¹", "²", "³", "0"]]
 )
 _WINDOWS_FORBIDDEN = frozenset('<>:"|?*/\\')
-_SIMPLE_EXT = re.compile(r"\.[A-Za-z0-9]{1,8}$")
+_SIMPLE_EXT = re.compile(r"\.[A-Za-z0-9]{1,8}\Z")
 _SAFE_ASCII = re.compile(r"^[A-Za-z0-9 !#$%&'()+,\-.;=@\[\]^_`{}~]*$")
 
 
