@@ -443,7 +443,7 @@ BACKOFF_CAP_S = 5.0
 #: Commit the manifest at least this often while a run is going.
 COMMIT_INTERVAL_S = 1.0
 COMMIT_EVERY_DOCUMENTS = 200
-DEFAULT_MAX_WORKERS = 32
+DEFAULT_MAX_WORKERS = 64
 
 _RETRYABLE_CODES = frozenset(
     {
@@ -876,6 +876,7 @@ def download_invoice_pdfs(
     supplemental_template: str | None = None,
     max_workers: int = DEFAULT_MAX_WORKERS,
     progress: bool = True,
+    refresh: bool = False,
 ) -> pd.DataFrame:
     """Download every invoice's PDF (and supplemental documents) into an audit-ready archive.
 
@@ -904,6 +905,10 @@ def download_invoice_pdfs(
         Invoices processed at once (and connections kept per host).
     progress : bool
         Show a progress bar (``tqdm.auto``: a widget in notebooks, text in a terminal).
+    refresh : bool
+        Call GetInvoicePDF again for every invoice, even complete ones, to pick up documents
+        AWS added since the last run (e.g. a payment receipt); archived documents are still
+        not downloaded again.
 
     Returns
     -------
@@ -977,7 +982,15 @@ def download_invoice_pdfs(
 
     with archive_lock(dest_path):
         return _download(
-            invoices, dest_path, access, template, supp_tpl, supplemental, max_workers, progress
+            invoices,
+            dest_path,
+            access,
+            template,
+            supp_tpl,
+            supplemental,
+            max_workers,
+            progress,
+            refresh,
         )
 
 
@@ -990,6 +1003,7 @@ def _download(
     supplemental: bool,
     max_workers: int,
     progress: bool,
+    refresh: bool = False,
 ) -> pd.DataFrame:
     import pandas as pd
 
@@ -1022,8 +1036,9 @@ def _download(
     by_id: dict[str, list[tuple[str, str]]] = {}
     for (a, i, _d), row in manifest.items():
         by_invoice.setdefault((a, i), []).append(row)
-    for a, i in catalogue:
-        by_id.setdefault(i, []).append((a, i))
+    for a, i in [*catalogue, *by_invoice]:
+        if (a, i) not in by_id.setdefault(i, []):
+            by_id[i].append((a, i))
     rows: list[dict[str, Any]] = []
     todo: list[_Invoice] = []
     for inv in invoices:
@@ -1032,15 +1047,15 @@ def _download(
             keys = by_id.get(inv.invoice_id, [])
         complete = False
         for key in keys:
+            # Archived and intact documents are never downloaded again, whatever happens next.
+            ok = {r["document_id"]: r for r in by_invoice.get(key, []) if _intact(dest, r)}
+            for d, r in ok.items():
+                run.present[(key[0], key[1], d)] = r
             listing = catalogue.get(key)
             if not listing:
                 continue
             wanted = [(t, d) for t, d in listing if supplemental or t == INVOICE_DOCUMENT]
-            have = {r["document_id"]: r for r in by_invoice.get(key, [])}
-            ok = {d: have[d] for _t, d in wanted if d in have and _intact(dest, have[d])}
-            for d, r in ok.items():
-                run.present[(key[0], key[1], d)] = r
-            if len(ok) == len(wanted):
+            if all(d in ok for _t, d in wanted) and not refresh:
                 complete = True
                 for t, d in wanted:
                     r = ok[d]

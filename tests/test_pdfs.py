@@ -706,3 +706,12 @@ def test_a_symlink_inside_dest_cannot_redirect_writes_outside(small_org, tmp_pat
         set(hit["status"]) == {"failed"} and hit["error"].str.contains("leaves the archive").all()
     )
     assert set(result.loc[result["billing_period"] != period, "status"]) == {"downloaded"}
+
+
+def test_refresh_asks_again_for_new_documents_but_downloads_nothing_archived(small_org, tmp_path):
+    sb, fleet, df = small_org
+    download_invoice_pdfs(df, tmp_path, fleet=fleet, progress=False)
+    before = _gets(sb)
+    again = download_invoice_pdfs(df, tmp_path, fleet=fleet, progress=False, refresh=True)
+    assert set(again["status"]) == {"skipped"}
+    assert again.attrs["api_calls"] == len(df) and _gets(sb) == before + len(df)

@@ -74,6 +74,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"invoices processed at once (default {DEFAULT_MAX_WORKERS})",
     )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="ask GetInvoicePDF again for complete invoices too, to pick up documents added "
+        "since (archived documents are not downloaded again)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -182,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         supplemental=not args.no_supplemental,
         max_workers=args.max_workers,
         progress=progress,
+        refresh=args.refresh,
     )
     counts = result["status"].value_counts().to_dict()
     dest = result.attrs.get("dest", args.dest)
