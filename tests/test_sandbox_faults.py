@@ -258,3 +258,25 @@ def test_concurrent_clients_under_faults_get_consistent_answers_and_stats(make_s
     assert stats["dropped"] == tally.get("dropped", 0)
     assert within_binomial(tally.get("dropped", 0), total, 0.05)
     assert sb.admin("health")["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("faults", "status", "code"),
+    [
+        (Faults(throttle_rate=1.0, operations=["Document"]), 503, b"<Code>SlowDown</Code>"),
+        (Faults(error_rate=1.0, operations=["Document"]), 500, b"<Code>InternalError</Code>"),
+    ],
+)
+def test_document_faults_answer_like_s3(make_sandbox, faults, status, code):
+    import urllib.error
+
+    sb = make_sandbox(accounts=1, months=1, faults=faults)
+    account = sb.org.accounts[0]
+    pdf = client_for(sb, account).get_invoice_pdf(InvoiceId=sb.org.invoices[0]["InvoiceId"])
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(pdf["InvoicePDF"]["DocumentUrl"], timeout=10)
+    assert info.value.code == status
+    assert code in info.value.read()
+    stats = sb.stats()
+    assert stats["requests"]["Document"] == {account.account_id: 1}
+    assert (stats["throttled"], stats["errors"]) == ((1, 0) if status == 503 else (0, 1))

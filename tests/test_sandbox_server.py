@@ -1033,3 +1033,45 @@ def test_role_credentials_refresh_through_a_profile_when_sessions_are_short(
             Selector=sel, Filter={"BillingPeriod": {"Year": year, "Month": month}}
         )["InvoiceSummaries"]
     assert sb.stats()["requests"]["AssumeRole"][target.account_id] >= 2
+
+
+@pytest.mark.parametrize(
+    ("form", "code"),
+    [
+        ("Action=Nope&Version=2011-06-15", b"<Code>InvalidAction</Code>"),
+        (
+            "Action=AssumeRole&Version=2011-06-15&RoleSessionName=ab",
+            b"<Code>ValidationError</Code>",
+        ),
+        (
+            "Action=AssumeRole&Version=2011-06-15&RoleArn=nonsense&RoleSessionName=ab",
+            b"<Code>ValidationError</Code>",
+        ),
+        (
+            "Action=AssumeRole&Version=2011-06-15&RoleArn=arn:aws:iam::100000000002:role/InvoiceReader",
+            b"<Code>ValidationError</Code>",
+        ),
+        (
+            "Action=AssumeRole&Version=2011-06-15&RoleArn=arn:aws:iam::100000000002:role/InvoiceReader&RoleSessionName=a%20b",
+            b"<Code>ValidationError</Code>",
+        ),
+        (
+            "Action=AssumeRole&Version=2011-06-15&RoleArn=arn:aws:iam::100000000002:role/InvoiceReader&RoleSessionName=ab&DurationSeconds=soon",
+            b"<Code>ValidationError</Code>",
+        ),
+    ],
+)
+def test_sts_errors_are_query_protocol_xml(sb, form, code):
+    status, headers, raw = raw_call(
+        sb,
+        form.encode(),
+        target=None,
+        key=sb.org.org_access_key_id,
+        secret=sb.org.org_secret_access_key,
+        service="sts",
+        content_type="application/x-www-form-urlencoded; charset=utf-8",
+    )
+    assert status == 400
+    assert raw.startswith(b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">')
+    assert code in raw and b"<Type>Sender</Type>" in raw
+    assert headers["x-amzn-RequestId"].encode() in raw
