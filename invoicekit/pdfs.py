@@ -78,6 +78,7 @@ __all__ = [
     "sanitize_value",
     "validate_template",
     "protect_logs",
+    "redact_log_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -468,6 +469,7 @@ _THIRD_PARTY_LOGGERS = (
     "botocore.parsers",
     "botocore.endpoint",
     "botocore.httpsession",
+    "botocore.awsrequest",
     "botocore.hooks",
     "botocore.retryhandler",
     "botocore.retries.standard",
@@ -476,14 +478,50 @@ _THIRD_PARTY_LOGGERS = (
     "botocore.credentials",
     "botocore.utils",
     "invoicekit",
+    "invoicekit.pdfs",
 )
+
+# What invoicekit._redact.redact does not catch in botocore's DEBUG lines: the STS response
+# (<SecretAccessKey>, <SessionToken> in XML) and the session token as a signed header
+# ("x-amz-security-token:..." in the canonical request, "'X-Amz-Security-Token': b'...'").
+_XML_SECRET = re.compile(
+    r"(<(?:SecretAccessKey|SessionToken|SecurityToken)>)[^<]*(</)", re.IGNORECASE
+)
+_HEADER_TOKEN = re.compile(
+    r"(x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?)[^'\"\s,}&]+", re.IGNORECASE
+)
+
+
+def redact_log_text(text: str) -> str:
+    """:func:`invoicekit._redact.redact` plus STS XML secrets and session-token headers.
+
+    Examples
+    --------
+    >>> redact_log_text("<SessionToken>IQoJb3JpZ2lu</SessionToken> x-amz-security-token:IQoJb3J")
+    '<SessionToken>REDACTED</SessionToken> x-amz-security-token:REDACTED'
+    """
+    text = redact(text)
+    text = _XML_SECRET.sub(lambda m: m.group(1) + "REDACTED" + m.group(2), text)
+    return _HEADER_TOKEN.sub(lambda m: m.group(1) + "REDACTED", text)
+
+
+class _LogSecretFilter(RedactingFilter):
+    """A :class:`RedactingFilter` that also knows botocore's DEBUG forms of credentials."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        clean = redact_log_text(msg)
+        if clean != msg:
+            record.msg, record.args = clean, None
+        return True
 
 
 def protect_logs() -> None:
     """Redact the loggers that may print presigned URLs or keys (urllib3, botocore at DEBUG).
 
-    Logger filters apply to the records logged on that very logger, so each one that logs
-    request lines or response bodies gets a :class:`~invoicekit._redact.RedactingFilter`.
+    Logger filters apply to the records logged on that very logger (not to its children), so
+    each logger that prints request lines, signed headers or response bodies gets a filter
+    that removes presigned query strings, access keys, secret keys and session tokens.
     Idempotent.
 
     Examples
@@ -498,8 +536,8 @@ def protect_logs() -> None:
     """
     for name in _THIRD_PARTY_LOGGERS:
         lg = logging.getLogger(name)
-        if not any(isinstance(f, RedactingFilter) for f in lg.filters):
-            lg.addFilter(RedactingFilter())
+        if not any(isinstance(f, _LogSecretFilter) for f in lg.filters):
+            lg.addFilter(_LogSecretFilter())
 
 
 def _backoff(attempt: int) -> float:

@@ -233,3 +233,26 @@ def test_help_documents_the_default_template(capsys):
     with pytest.raises(SystemExit):
         main(["download", "--help"])
     assert "{billing_period}/{account_id}/{invoice_id}.pdf" in capsys.readouterr().out
+
+
+def test_debug_logs_of_a_real_run_carry_no_secret(sb, tmp_path):
+    """``--debug`` turns on urllib3/botocore DEBUG logs: request lines, STS bodies, headers."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoicekit", "--debug", "download", "--config",
+         str(sb.fleet_config), "--from", "2026-10", "--to", "2026-10", "--dest",
+         str(tmp_path / "a"), "--no-progress"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == EXIT_OK, proc.stderr[-2000:]
+    logs = proc.stdout + proc.stderr
+    assert "/documents/" in logs and "AssumeRole" in logs  # the lines that could leak are there
+    values = re.findall(r"X-Amz-(?:Signature|Security-Token|Credential)=([^&\s\"']*)", logs, re.I)
+    values += re.findall(r"x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?([^'\"\s,}&]*)", logs, re.I)
+    values += re.findall(r"<(?:SecretAccessKey|SessionToken)>([^<]*)<", logs)
+    assert values and set(values) == {"REDACTED"}
+    for acct in sb.org.accounts:
+        assert acct.secret_access_key not in logs and acct.access_key_id not in logs
+    assert sb.org.org_secret_access_key not in logs

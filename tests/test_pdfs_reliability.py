@@ -82,10 +82,12 @@ def test_faulty_sandbox_gives_the_same_archive_as_a_clean_one(
     assert set(ref["status"]) == {"downloaded"}
 
     # urllib3 logs request lines, botocore response bodies (with DocumentUrl) at DEBUG
-    for name in ("urllib3", "botocore.parsers", "botocore.endpoint", "invoicekit"):
+    # and the assumed-role credentials (STS response, signed session-token header) there too
+    for name in ("urllib3", "botocore.parsers", "botocore.endpoint", "botocore.auth", "invoicekit"):
         caplog.set_level(logging.DEBUG, logger=name)
+    faulty_fleet = load_fleet(faulty.fleet_config)  # fresh sessions: roles assumed in the run
     got = download_invoice_pdfs(
-        df, tmp_path / "faulty", fleet=load_fleet(faulty.fleet_config), progress=True, max_workers=8
+        df, tmp_path / "faulty", fleet=faulty_fleet, progress=True, max_workers=8
     )
     assert set(got["status"]) == {"downloaded"}, got.loc[
         got["status"] != "downloaded", "error"
@@ -110,7 +112,12 @@ def test_faulty_sandbox_gives_the_same_archive_as_a_clean_one(
     assert any("/documents/" in t for t in texts[: len(caplog.records)])  # URLs were logged...
     blob = "\n".join(texts)
     assert not SIGNATURE.search(blob) and not TOKEN_PARAM.search(blob)  # ...without their query
-    for secret in _secrets_of(faulty):
+    secrets = _secrets_of(faulty)
+    for acct in faulty_fleet.accounts:
+        creds = faulty_fleet.session_for(acct).get_credentials().get_frozen_credentials()
+        secrets += [creds.access_key, creds.secret_key] + ([creds.token] if creds.token else [])
+    assert any(len(s) > 100 for s in secrets)  # session tokens of assumed roles are included
+    for secret in secrets:
         assert secret not in blob
 
 
