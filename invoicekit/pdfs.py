@@ -884,7 +884,7 @@ class _Run:
         }
 
     def _fail(self, out: _Outcome, doc: _Doc, reason: str) -> None:
-        reason = redact(reason)
+        reason = redact_log_text(reason)
         log.warning(
             "invoice %s document %s failed: %s", out.invoice.invoice_id, doc.document_id, reason
         )
