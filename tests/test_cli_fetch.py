@@ -280,3 +280,21 @@ def test_console_script_fetch_end_to_end(sandbox, tmp_path):
     assert bad.returncode == EXIT_BAD_INPUT
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
     assert "end=2026-01 is before start=2026-10" in bad.stderr
+
+
+def test_an_output_that_is_a_directory_or_a_store_that_is_a_file_exits_2(sandbox, tmp_path, capsys):
+    outdir = tmp_path / "out.parquet"
+    outdir.mkdir()
+    args = ["--from", "2026-10", "--to", "2026-10"]
+    code = main(_fetch(tmp_path, *args, "--output", str(outdir), config=str(sandbox.fleet_config)))
+    assert code == EXIT_BAD_INPUT
+    assert "is a directory" in _one_line_error(capsys)
+    store_file = tmp_path / "store"
+    store_file.write_text("not a directory")
+    code = main(
+        _fetch(tmp_path, *args, "--output", str(tmp_path / "o.csv"), "--store", str(store_file),
+               config=str(sandbox.fleet_config))
+    )  # fmt: skip
+    assert code == EXIT_BAD_INPUT
+    assert "not a directory" in _one_line_error(capsys)
+    assert not (tmp_path / "o.csv").exists()

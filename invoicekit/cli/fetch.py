@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -97,6 +98,25 @@ def _output_format(path: str) -> str:
     return fmt
 
 
+def _writable_output(out: Path) -> Path:
+    """Refuse an output that cannot be written before spending any API calls."""
+    from invoicekit.errors import InvalidArgumentError
+
+    if out.is_dir():
+        raise InvalidArgumentError(f"--output {out} is a directory: give a file name")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"--output {out}: cannot create its directory ({exc.strerror}): choose a writable path"
+        ) from exc
+    if not os.access(out.parent, os.W_OK):
+        raise InvalidArgumentError(
+            f"--output {out}: the directory is not writable: choose a writable path"
+        )
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """Fetch, write, print the summary; return the exit code."""
     from invoicekit.errors import ConfigError
@@ -105,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     # Everything that can be checked without the network, first.
     windows = split_windows(args.start, args.end, args.by)
     fmt = _output_format(args.output)
+    out = _writable_output(Path(args.output))
     config = Path(args.config)
     if not config.is_file():
         raise ConfigError(
@@ -127,8 +148,6 @@ def run(args: argparse.Namespace) -> int:
         max_workers=args.max_workers,
         progress=not args.no_progress,
     )
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         schema.to_csv(df, out)
     else:
