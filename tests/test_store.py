@@ -202,3 +202,14 @@ def test_a_file_or_a_foreign_directory_is_refused(tmp_path):
 def test_an_empty_store_loads_an_empty_typed_frame(tmp_path):
     df = Store(tmp_path / "nothing").load()
     assert len(df) == 0 and list(df.columns) == schema.COLUMNS
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import invoicekit.loader
+    import invoicekit.store
+
+    for module in (invoicekit.loader, invoicekit.store):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, module.__name__
