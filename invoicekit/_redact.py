@@ -25,7 +25,40 @@ _SECRET_ASSIGN = re.compile(
     re.IGNORECASE,
 )
 
+# Credentials in STS XML bodies and in signed headers, as botocore prints them at DEBUG level.
+_XML_SECRET = re.compile(
+    r"(<(?:SecretAccessKey|SessionToken|SecurityToken)>)[^<]*(</)", re.IGNORECASE
+)
+_HEADER_TOKEN = re.compile(
+    r"(x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?)[^'\"\s,}&]+", re.IGNORECASE
+)
+
 REDACTED = "REDACTED"
+
+#: Loggers that print request lines, signed headers or response bodies at DEBUG level.
+#: Logger filters apply only to records logged on that very logger, so each is named.
+SECRET_BEARING_LOGGERS = (
+    "invoicekit",
+    "invoicekit.loader",
+    "invoicekit.pdfs",
+    "invoicekit.store",
+    "invoicekit.fleet",
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.response",
+    "urllib3.util.retry",
+    "botocore.parsers",
+    "botocore.endpoint",
+    "botocore.httpsession",
+    "botocore.awsrequest",
+    "botocore.auth",
+    "botocore.hooks",
+    "botocore.retryhandler",
+    "botocore.retries.standard",
+    "botocore.retries.adaptive",
+    "botocore.credentials",
+    "botocore.utils",
+)
 
 
 def redact_url(url: str) -> str:
@@ -45,6 +78,8 @@ def redact(text: object) -> str:
     s = _URL_QUERY.sub(lambda m: m.group(1) + "?" + REDACTED, s)
     s = _PRESIGNED_PARAM.sub(lambda m: m.group(1) + REDACTED, s)
     s = _SECRET_ASSIGN.sub(lambda m: m.group(1) + REDACTED, s)
+    s = _XML_SECRET.sub(lambda m: m.group(1) + REDACTED + m.group(2), s)
+    s = _HEADER_TOKEN.sub(lambda m: m.group(1) + REDACTED, s)
     s = _ACCESS_KEY.sub(REDACTED, s)
     return s
 
@@ -60,8 +95,15 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install_log_redaction(logger_name: str = "invoicekit") -> None:
-    """Attach :class:`RedactingFilter` to the package logger (idempotent)."""
-    logger = logging.getLogger(logger_name)
-    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-        logger.addFilter(RedactingFilter())
+def install_log_redaction() -> None:
+    """Redact every log record that could carry a secret (idempotent).
+
+    Adds :class:`RedactingFilter` to the handlers of the root logger (which see the records of
+    every logger that propagates, children included) and to each of
+    :data:`SECRET_BEARING_LOGGERS` (for records that reach other handlers).
+    """
+    targets: list[logging.Filterer] = [logging.getLogger(n) for n in SECRET_BEARING_LOGGERS]
+    targets += logging.getLogger().handlers
+    for target in targets:
+        if not any(isinstance(f, RedactingFilter) for f in target.filters):
+            target.addFilter(RedactingFilter())

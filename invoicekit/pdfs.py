@@ -50,7 +50,7 @@ from invoicekit._atomic import (
     write_manifest,
 )
 from invoicekit._http import DocumentFetcher, FetchError, Origin, is_pdf
-from invoicekit._redact import RedactingFilter, redact
+from invoicekit._redact import install_log_redaction, redact
 from invoicekit.errors import (
     ApiError,
     InvalidArgumentError,
@@ -461,68 +461,23 @@ _RETRYABLE_CODES = frozenset(
     }
 )
 
-_THIRD_PARTY_LOGGERS = (
-    "urllib3.connectionpool",
-    "urllib3.connection",
-    "urllib3.response",
-    "urllib3.util.retry",
-    "botocore.parsers",
-    "botocore.endpoint",
-    "botocore.httpsession",
-    "botocore.awsrequest",
-    "botocore.hooks",
-    "botocore.retryhandler",
-    "botocore.retries.standard",
-    "botocore.retries.adaptive",
-    "botocore.auth",
-    "botocore.credentials",
-    "botocore.utils",
-    "invoicekit",
-    "invoicekit.pdfs",
-)
-
-# What invoicekit._redact.redact does not catch in botocore's DEBUG lines: the STS response
-# (<SecretAccessKey>, <SessionToken> in XML) and the session token as a signed header
-# ("x-amz-security-token:..." in the canonical request, "'X-Amz-Security-Token': b'...'").
-_XML_SECRET = re.compile(
-    r"(<(?:SecretAccessKey|SessionToken|SecurityToken)>)[^<]*(</)", re.IGNORECASE
-)
-_HEADER_TOKEN = re.compile(
-    r"(x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?)[^'\"\s,}&]+", re.IGNORECASE
-)
-
-
 def redact_log_text(text: str) -> str:
-    """:func:`invoicekit._redact.redact` plus STS XML secrets and session-token headers.
+    """Redact presigned query strings, keys, STS XML secrets and session-token headers.
+
+    Kept for callers of the earlier name; the patterns live in :func:`invoicekit._redact.redact`.
 
     Examples
     --------
     >>> redact_log_text("<SessionToken>IQoJb3JpZ2lu</SessionToken> x-amz-security-token:IQoJb3J")
     '<SessionToken>REDACTED</SessionToken> x-amz-security-token:REDACTED'
     """
-    text = redact(text)
-    text = _XML_SECRET.sub(lambda m: m.group(1) + "REDACTED" + m.group(2), text)
-    return _HEADER_TOKEN.sub(lambda m: m.group(1) + "REDACTED", text)
-
-
-class _LogSecretFilter(RedactingFilter):
-    """A :class:`RedactingFilter` that also knows botocore's DEBUG forms of credentials."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        clean = redact_log_text(msg)
-        if clean != msg:
-            record.msg, record.args = clean, None
-        return True
+    return redact(text)
 
 
 def protect_logs() -> None:
     """Redact the loggers that may print presigned URLs or keys (urllib3, botocore at DEBUG).
 
-    Logger filters apply to the records logged on that very logger (not to its children), so
-    each logger that prints request lines, signed headers or response bodies gets a filter
-    that removes presigned query strings, access keys, secret keys and session tokens.
-    Idempotent.
+    Delegates to :func:`invoicekit._redact.install_log_redaction`. Idempotent.
 
     Examples
     --------
@@ -534,10 +489,7 @@ def protect_logs() -> None:
     >>> rec.getMessage()
     '"GET /d.pdf?X-Amz-Signature=REDACTED HTTP/1.1" 200'
     """
-    for name in _THIRD_PARTY_LOGGERS:
-        lg = logging.getLogger(name)
-        if not any(isinstance(f, _LogSecretFilter) for f in lg.filters):
-            lg.addFilter(_LogSecretFilter())
+    install_log_redaction()
 
 
 def _backoff(attempt: int) -> float:

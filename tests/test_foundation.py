@@ -107,3 +107,37 @@ def test_cli_bad_arguments_exit_2_with_one_line(capsys):
     assert exc.value.code == EXIT_BAD_INPUT
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("invoicekit: error:")
+
+
+def test_redact_catches_sts_xml_and_signed_session_token_headers():
+    token = "IQoJb3JpZ2luX2VjEJr" + "x" * 40
+    text = (
+        f"<Credentials><SecretAccessKey>wJalrXUtnFEMI/K7MDENG</SecretAccessKey>"
+        f"<SessionToken>{token}</SessionToken></Credentials> "
+        f"x-amz-security-token:{token}\n{{'X-Amz-Security-Token': b'{token}'}}"
+    )
+    out = redact(text)
+    assert token not in out and "wJalrXUtnFEMI" not in out
+    assert out.count("REDACTED") >= 4
+
+
+def test_install_log_redaction_covers_child_loggers_through_root_handlers():
+    import io
+
+    from invoicekit._redact import install_log_redaction
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        install_log_redaction()
+        # a child logger nobody named: only the root handler's filter can see its records
+        logging.getLogger("botocore.some.new.child").debug("GET %s", PRESIGNED)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old)
+    assert "GET https://bucket.s3" in stream.getvalue()
+    assert SIG not in stream.getvalue() and TOKEN not in stream.getvalue()
