@@ -134,7 +134,7 @@ def _redact_data(value: Any) -> Any:
 def _plotlyjs_tag() -> str:
     from plotly.offline import get_plotlyjs
 
-    return f'<script type="text/javascript">{get_plotlyjs()}</script>'
+    return f'<script type="text/javascript" data-invoicekit="plotly.js">{get_plotlyjs()}</script>'
 
 
 def _write_clean(path: Path, body_html: str, plotly: bool) -> Path:

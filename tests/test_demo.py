@@ -1,0 +1,156 @@
+"""``invoicekit demo`` end to end on a small sandbox: reports exist, hold charts, leak nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from invoicekit import charts, report
+
+NOTEBOOK_REPORTS = [
+    "01_spend_trends.html",
+    "02_currency_reconciliation.html",
+    "03_batch_download_pdfs.html",
+    "04_month_end_close.html",
+]
+_PLOTLY_JS_MARKER = 'data-invoicekit="plotly.js"'  # the one inline plotly.js tag
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("demo")
+    reports, workdir = base / "reports", base / "work"
+    env = dict(os.environ)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "invoicekit",
+            "demo",
+            "--reports",
+            str(reports),
+            "--workdir",
+            str(workdir),
+            "--accounts",
+            "3",
+            "--months",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=base,
+        check=False,
+    )
+    return proc, reports, workdir
+
+
+@pytest.mark.slow
+def test_demo_succeeds_and_says_where_everything_is(demo_run):
+    proc, reports, workdir = demo_run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "Where everything is" in out
+    assert str(reports / "executive_summary.html") in out
+    # the blog's two calls ran through the real AWS CLI, with the URL redacted
+    assert "$ aws invoicing list-invoice-summaries --selector ResourceType=ACCOUNT_ID" in out
+    assert "$ aws invoicing get-invoice-pdf --invoice-id" in out
+    assert ".pdf?REDACTED" in out
+    assert report.find_secrets(out + proc.stderr) == []
+    blog = json.loads((workdir / "blog" / "invoice_sample.json").read_text())
+    assert blog["InvoicePDF"]["DocumentUrl"].endswith("?REDACTED")
+    pdfs = list((workdir / "blog").glob("*.pdf"))
+    assert len(pdfs) == 1 and pdfs[0].read_bytes().startswith(b"%PDF-")
+
+
+@pytest.mark.slow
+def test_demo_writes_the_data_archive_and_ap_file(demo_run):
+    proc, _, workdir = demo_run
+    assert proc.returncode == 0
+    assert (workdir / "invoices.parquet").is_file() and (workdir / "findings.csv").is_file()
+    manifest = (workdir / "archive" / "manifest.csv").read_text(encoding="utf-8")
+    assert manifest.startswith("account_id,invoice_id,billing_period")
+    assert len(list((workdir / "archive").rglob("*.pdf"))) == manifest.count("\n") - 1
+    ap = list(workdir.glob("ap_*_generic.csv"))
+    assert len(ap) == 1 and ap[0].read_text(encoding="utf-8").startswith("invoice_number,")
+
+
+@pytest.mark.slow
+def test_reports_embed_charts_offline_and_hold_no_secrets(demo_run):
+    proc, reports, workdir = demo_run
+    assert proc.returncode == 0
+    from plotly.offline import get_plotlyjs
+
+    bundle = len(get_plotlyjs())
+    for name in [*NOTEBOOK_REPORTS, "executive_summary.html"]:
+        text = (reports / name).read_text(encoding="utf-8")
+        assert len(text) < bundle * 1.5, f"{name}: plotly.js embedded more than once?"
+        assert report.find_secrets(text) == [], name
+        # readable offline: no script from a CDN, plotly.js inline at most once
+        assert not re.search(r"<script[^>]*\bsrc=[\"']?(?:https?:)?//", text), name
+        assert text.count(_PLOTLY_JS_MARKER) <= 1, name
+        assert "Traceback" not in text, name
+        if name != "03_batch_download_pdfs.html":  # 03 is about files, it draws no chart
+            assert text.count(_PLOTLY_JS_MARKER) == 1, name
+            assert "Plotly.newPlot" in text, name
+    summary = (reports / "executive_summary.html").read_text(encoding="utf-8")
+    for heading in (
+        "Totals per currency",
+        "Monthly spend trend",
+        "Top accounts",
+        "Reconciliation status",
+        "PDF archive completeness",
+    ):
+        assert heading in summary
+    assert "all checks passed" in summary or "no errors" in summary
+    # no secret anywhere in what the demo wrote
+    from invoicekit.cli.demo import scan_for_secrets
+
+    assert scan_for_secrets([reports, workdir]) == []
+
+
+@pytest.mark.slow
+def test_demo_exports_chart_pngs_when_chromium_is_present(demo_run):
+    proc, reports, _ = demo_run
+    assert proc.returncode == 0
+    pngs = sorted((reports / "png").glob("*.png"))
+    if charts.find_chromium() is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: apt-get install chromium")
+        pytest.skip("no chromium: PNG export not exercised")
+    assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+
+
+def test_secret_scan_flags_a_leaked_url(tmp_path):
+    from invoicekit.cli.demo import scan_for_secrets
+
+    leak = tmp_path / "leak.html"
+    leak.write_text("http://x/doc.pdf?X-Amz-Signature=" + "0f" * 32, encoding="utf-8")
+    (tmp_path / "clean.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    found = scan_for_secrets([tmp_path])
+    assert len(found) == 1 and "leak.html" in found[0]
+
+
+def test_bad_sizes_are_refused_with_exit_2(tmp_path):
+    from invoicekit.cli import main
+
+    code = main(
+        [
+            "demo",
+            "--reports",
+            str(tmp_path / "r"),
+            "--workdir",
+            str(tmp_path / "w"),
+            "--accounts",
+            "0",
+        ]
+    )
+    assert code == 2
+    assert not Path(tmp_path / "w" / "archive").exists()
