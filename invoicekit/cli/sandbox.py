@@ -120,31 +120,36 @@ def _table(org) -> str:
 
 
 def _usage(org, endpoint: str, config_path: str | None) -> str:
+    # No key is printed: the written profiles carry them, and /_sandbox/org lists them for
+    # scripts. Output that holds secrets, even fake ones, teaches the wrong habit.
     first = org.accounts[0]
     last_year, last_month = org.periods[-1]
-    lines = [
-        "",
-        "Point the AWS CLI at it (fake keys, only the sandbox accepts them):",
-        f"  export AWS_ACCESS_KEY_ID={first.access_key_id}",
-        f"  export AWS_SECRET_ACCESS_KEY={first.secret_access_key}",
-        "  export AWS_DEFAULT_REGION=us-east-1",
-        f"  aws invoicing list-invoice-summaries --endpoint-url {endpoint} \\",
-        f"      --selector ResourceType=ACCOUNT_ID,Value={first.account_id} \\",
-        f"      --filter 'BillingPeriod={{Month={last_month},Year={last_year}}}'",
-    ]
+    lines = [""]
     if config_path:
         from pathlib import Path
 
         cfg = Path(config_path).resolve()
         stem = _stem(config_path)
         lines += [
-            "",
             f"Fleet config written: {cfg}",
-            "  its profiles include the endpoint (accounts alternate own keys / assumed role):",
+            "  (its profiles carry the endpoint and fake keys; accounts alternate own keys /",
+            "  assumed role). Point the AWS CLI at them:",
             f"  export AWS_CONFIG_FILE={cfg.parent / (stem + '.aws-config')}",
             f"  export AWS_SHARED_CREDENTIALS_FILE={cfg.parent / (stem + '.aws-credentials')}",
             f"  aws --profile invoicekit-sandbox-{first.account_id} invoicing "
-            "list-invoice-summaries ...",
+            "list-invoice-summaries \\",
+            f"      --selector ResourceType=ACCOUNT_ID,Value={first.account_id} \\",
+            f"      --filter 'BillingPeriod={{Month={last_month},Year={last_year}}}'",
+            f"  invoicekit fetch --config {cfg} --from {last_year}-01 "
+            f"--to {last_year}-{last_month:02d} --output summaries.parquet",
+        ]
+    else:
+        lines += [
+            "Point the AWS CLI at it: restart with --write-config fleet.yml for ready profiles,",
+            f"or take an account's fake keys from {endpoint}/_sandbox/org and use",
+            f"  aws invoicing list-invoice-summaries --endpoint-url {endpoint} \\",
+            f"      --selector ResourceType=ACCOUNT_ID,Value={first.account_id} \\",
+            f"      --filter 'BillingPeriod={{Month={last_month},Year={last_year}}}'",
         ]
     lines += ["", f"Admin: {endpoint}/_sandbox/health|org|stats|anomalies.  Ctrl-C stops."]
     return "\n".join(lines)
