@@ -26,7 +26,8 @@ def df(org):
 def _net_by_month(org, view_field, currency, accounts=None, months=None):
     out: dict = defaultdict(Decimal)
     for r in org.invoices:
-        if r.get("InvoiceType") not in ("INVOICE", "CREDIT_MEMO"):
+        # spend: invoices and credit memos; a tax invoice restating a commercial one is not
+        if r.get("InvoiceType") not in ("INVOICE", "CREDIT_MEMO") or r.get("CommercialInvoiceId"):
             continue
         if accounts is not None and r["AccountId"] not in accounts:
             continue
@@ -111,3 +112,29 @@ def test_empty_selection_says_why_instead_of_failing(df):
     assert "pick at least one account" in ex.message.value
     ex.account_picker.value = (ex.account_picker.options[0][1],)
     assert len(ex.figure.data) == 1 and ex.message.value == ""
+
+
+def test_download_panel_fills_its_bar_and_reruns_for_free(make_sandbox, tmp_path):
+    from invoicekit.loader import read_invoice_summaries
+    from invoicekit.report import find_secrets
+
+    sb = make_sandbox(accounts=3, months=2)
+    frame = read_invoice_summaries(sb.fleet_config, "2026-09", "2026-10", progress=False)
+    panel = widgets.DownloadPanel(frame, tmp_path / "archive", fleet=sb.fleet_config, steps=3)
+    assert panel.progress.max == frame["invoice_id"].nunique() and panel.progress.value == 0
+    seen = []
+    panel.progress.observe(lambda ch: seen.append(ch["new"]), names="value")
+    # the button's path: a background thread
+    panel.start().join(timeout=120)
+    result = panel.result
+    assert panel.error is None and result is not None
+    assert seen and seen[-1] == panel.progress.max and len(set(seen)) >= 2  # it advanced in steps
+    assert panel.progress.bar_style == "success"
+    assert set(result["status"]) == {"downloaded"}
+    invoices = set(result.loc[result["document_type"] == "INVOICE", "invoice_id"])
+    assert invoices == set(frame["invoice_id"])
+    assert all((tmp_path / "archive" / p).is_file() for p in result["path"])
+    assert "no failures" in panel.status.value and find_secrets(panel.status.value) == []
+    again = panel.run()
+    assert set(again["status"]) == {"skipped"} and again.attrs["api_calls"] == 0
+    assert "already archived" in panel.status.value
