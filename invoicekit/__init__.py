@@ -29,14 +29,15 @@ _EXPORTS = {
     "read_invoice_summaries": "invoicekit.loader",
     "download_invoice_pdfs": "invoicekit.pdfs",
     "verify_archive": "invoicekit.pdfs",
-    "reconcile": "invoicekit.reconcile",
     "totals": "invoicekit.reconcile",
     "month_end_table": "invoicekit.reconcile",
     "completeness_grid": "invoicekit.reconcile",
     "export_ap": "invoicekit.reconcile",
 }
 
-__all__ = sorted([*_EXPORTS, "sandbox", "charts", "widgets", "__version__"])
+# `reconcile` is the callable module invoicekit.reconcile (see there), so it stays correct
+# whether or not the submodule was imported first.
+__all__ = sorted([*_EXPORTS, "reconcile", "sandbox", "charts", "widgets", "report", "__version__"])
 
 _SUBMODULES = {"sandbox", "charts", "widgets", "schema", "errors", "fleet", "loader", "store", "pdfs", "reconcile", "report"}
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import csv
 import functools
 import os
+import sys
+import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -1375,3 +1377,18 @@ def export_ap(
         writer.writerow(header)
         writer.writerows(records)
     return pd.DataFrame(records, columns=header, dtype=object)
+
+
+class _CallableModule(types.ModuleType):
+    """``invoicekit.reconcile`` is both this module and the :func:`reconcile` function.
+
+    Importing a submodule binds its name on the package, which would shadow the function
+    ``invoicekit.reconcile`` the moment any code imports ``invoicekit.reconcile``; calling the
+    module keeps ``invoicekit.reconcile(df)`` working however the package was imported.
+    """
+
+    def __call__(self, df: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+        return reconcile(df, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

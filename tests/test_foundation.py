@@ -141,3 +141,19 @@ def test_install_log_redaction_covers_child_loggers_through_root_handlers():
         root.setLevel(old)
     assert "GET https://bucket.s3" in stream.getvalue()
     assert SIG not in stream.getvalue() and TOKEN not in stream.getvalue()
+
+
+def test_public_reconcile_is_callable_however_the_package_was_imported():
+    import subprocess
+    import sys
+
+    code = (
+        "import invoicekit, invoicekit.reconcile as m, invoicekit.schema as s\n"
+        "from invoicekit import reconcile\n"
+        "f = invoicekit.reconcile(s.empty_frame())\n"
+        "assert list(f.columns) == list(m.FINDING_COLUMNS), f.columns\n"
+        "assert len(reconcile(s.empty_frame())) == 0 and callable(invoicekit.totals)\n"
+        "assert set(invoicekit.__all__) <= set(dir(invoicekit)) | {'__version__'}\n"
+        "for name in invoicekit.__all__: getattr(invoicekit, name)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
