@@ -45,6 +45,54 @@ _HELP = {
 }
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (``--max-workers``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer, e.g. 32")
+    return value
+
+
+def read_summaries(path: str):
+    """Read a ``--summaries`` file written by ``invoicekit fetch`` (parquet or CSV).
+
+    Parquet is recognised by its content as well as its extension; anything else is read as
+    CSV with the schema's dtypes.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Missing or unreadable file (one line, naming the file and the fix).
+    """
+    from pathlib import Path
+
+    from invoicekit import schema
+    from invoicekit.errors import InvalidArgumentError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidArgumentError(
+            f"--summaries {path}: no such file (write it with `invoicekit fetch --output FILE`)"
+        )
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(4)
+        if magic == b"PAR1" or p.suffix.lower() == ".parquet":
+            return schema.from_parquet(p)
+        return schema.from_csv(p)
+    except InvalidArgumentError:
+        raise
+    except Exception as exc:  # pyarrow, unicode and value errors: a file we cannot read
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidArgumentError(
+            f"--summaries {path}: cannot read it ({reason}); pass the .parquet or .csv "
+            "written by `invoicekit fetch`"
+        ) from None
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
         self.exit(EXIT_BAD_INPUT, f"invoicekit: error: {message} (see '{self.prog} --help')\n")

@@ -23,21 +23,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from invoicekit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL
+from invoicekit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, positive_int, read_summaries
 
 HELP = "batch-download invoice PDFs into an audit-ready archive"
 #: Failures printed one per line before "... and N more".
 MAX_FAILURE_LINES = 25
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer, e.g. 32")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-workers",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_WORKERS,
         metavar="N",
         help=f"invoices processed at once (default {DEFAULT_MAX_WORKERS})",
@@ -81,39 +71,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "since (archived documents are not downloaded again)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def read_summaries_file(path: str) -> Any:
-    """Read a summaries file written by ``invoicekit fetch`` (parquet or CSV).
-
-    Raises
-    ------
-    InvalidArgumentError
-        Missing file, unknown extension, or a file that does not parse.
-    """
-    from invoicekit import schema
-    from invoicekit.errors import InvalidArgumentError
-
-    p = Path(path)
-    if not p.is_file():
-        raise InvalidArgumentError(
-            f"--summaries {path}: no such file (write it with invoicekit fetch)"
-        )
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            return schema.from_parquet(p)
-        if suffix == ".csv":
-            return schema.from_csv(p)
-    except InvalidArgumentError:
-        raise
-    except Exception as exc:
-        raise InvalidArgumentError(
-            f"--summaries {path}: cannot read it ({type(exc).__name__}: {exc})"
-        ) from None
-    raise InvalidArgumentError(
-        f"--summaries {path}: unknown extension {suffix or '(none)'!r}: use FILE.parquet or FILE.csv"
-    )
 
 
 def filter_periods(df: Any, start: str | None, end: str | None) -> Any:
@@ -157,7 +114,7 @@ def summaries_from_args(
     from invoicekit.errors import InvalidArgumentError
 
     if args.summaries:
-        return filter_periods(read_summaries_file(args.summaries), args.start, args.end), []
+        return filter_periods(read_summaries(args.summaries), args.start, args.end), []
     if fleet is None:
         raise InvalidArgumentError("pass --config FLEET.yml with --from/--to, or --summaries FILE")
     if not args.start or not args.end:

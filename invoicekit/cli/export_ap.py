@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``invoicekit export-ap``; returns the exit code."""
-    from invoicekit.cli.reconcile import read_summaries
+    from invoicekit.cli import read_summaries
     from invoicekit.reconcile import export_ap
 
     df = read_summaries(args.summaries)

@@ -19,20 +19,10 @@ import os
 import sys
 from pathlib import Path
 
-from invoicekit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL
+from invoicekit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, positive_int
 
 HELP = "load invoice summaries of a fleet into a parquet/CSV file and local store"
 OUTPUT_FORMATS = {".parquet": "parquet", ".csv": "csv"}
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer, e.g. 32")
-    return value
 
 
 def _days(text: str) -> int:
@@ -75,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="days after a month ends before its stored copy is final (default 45)",
     )
     parser.add_argument(
-        "--max-workers", type=_positive_int, default=None, metavar="N", help="concurrent requests"
+        "--max-workers", type=positive_int, default=None, metavar="N", help="concurrent requests"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(

@@ -18,11 +18,10 @@ import argparse
 import csv
 import os
 from decimal import Decimal
-from pathlib import Path
 
 import pandas as pd
 
-from invoicekit.cli import EXIT_FINDINGS, EXIT_OK
+from invoicekit.cli import EXIT_FINDINGS, EXIT_OK, read_summaries
 from invoicekit.errors import InvalidArgumentError
 
 HELP = "check invoice totals, exchange rates and completeness"
@@ -45,37 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--to", dest="end", metavar="YYYY-MM", help="last billing month (default: the data's)"
     )
     parser.add_argument("--output", metavar="FILE.csv", help="write every finding to this CSV")
-
-
-def read_summaries(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a summaries file (parquet or CSV) with the schema's dtypes; bad input is one line.
-
-    Raises
-    ------
-    InvalidArgumentError
-        The file is missing, unreadable, or neither parquet nor CSV.
-    """
-    from invoicekit import schema
-
-    p = Path(path)
-    if not p.is_file():
-        raise InvalidArgumentError(
-            f"summaries file {str(p)!r} does not exist; write one with `invoicekit fetch`"
-        )
-    try:
-        with open(p, "rb") as fh:
-            magic = fh.read(4)
-        if magic == b"PAR1" or p.suffix.lower() == ".parquet":
-            return schema.from_parquet(p)
-        return schema.from_csv(p)
-    except InvalidArgumentError:
-        raise
-    except Exception as exc:  # pyarrow, unicode and value errors: a file we cannot read
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InvalidArgumentError(
-            f"cannot read summaries file {str(p)!r} ({reason}); pass the .parquet or .csv "
-            "written by `invoicekit fetch`"
-        ) from exc
 
 
 def _text(value: object) -> str:
