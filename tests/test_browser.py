@@ -137,8 +137,16 @@ def test_notebook_01_runs_in_jupyterlab_with_charts_and_widgets(lab, tmp_path):
             page.wait_for_selector(
                 ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000
             )
-            n_code = page.locator(".jp-Notebook .jp-CodeCell").count()
+            # JupyterLab adds cells progressively: wait until all of the notebook's are there
+            n_code = sum(
+                c["cell_type"] == "code" for c in json.loads(NOTEBOOK.read_text())["cells"]
+            )
             assert n_code >= 10
+            page.wait_for_function(
+                "(n) => document.querySelectorAll('.jp-Notebook .jp-CodeCell').length === n",
+                arg=n_code,
+                timeout=60_000,
+            )
 
             # Run > Run All Cells, as a person would
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
