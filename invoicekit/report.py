@@ -528,8 +528,8 @@ def executive_summary(
         cls = "ok" if complete else "bad"
         missing = list(st.get("missing") or [])
         arch_html = (
-            f"<p><span class='{cls}'>{st.get('with_pdf', 0)} of {st.get('invoices', 0)} invoices "
-            f"have their PDF</span> · {st.get('documents', 0)} documents"
+            f"<p><span class='{cls}'>{st.get('with_pdf', 0)} of {st.get('invoices', 0)} invoice "
+            f"documents (invoices, credit memos, receipts) have their PDF</span> · {st.get('documents', 0)} documents"
             f" · {int(st.get('bytes', 0)) / 1_048_576:.1f} MiB"
             + (
                 f" · <span class='bad'>{st['files_missing']} file(s) gone from disk</span>"
