@@ -1,18 +1,19 @@
 """The one client factory: every botocore client invoicekit uses is made here.
 
-Every client gets the same retry policy (botocore ``adaptive`` mode: exponential back-off plus a
-client-side token bucket that slows down after throttling — per client, and there is one client
-per account, so a throttled account backs off alone), connection pool size, timeouts, a user
-agent suffix ``invoicekit/<version>`` and a region (``us-east-1`` when none is configured: the
-Invoicing API is global and lives there).
+Every client gets the same retry policy (by default botocore ``adaptive`` mode: exponential
+back-off plus a client-side token bucket that slows down after throttling — per client, and there
+is one client per account, so a throttled account backs off alone; a caller that paces its own
+requests, like the loader, asks for ``retry_mode="standard"``), connection pool size, timeouts, a
+user agent suffix ``invoicekit/<version>`` and a region (``us-east-1`` when none is configured:
+the Invoicing API is global and lives there).
 
 Endpoints follow the standard AWS configuration (``AWS_ENDPOINT_URL_INVOICING``,
 ``AWS_ENDPOINT_URL``, a profile's ``endpoint_url`` or ``services`` section) unless an explicit
 ``endpoint_url`` is given here or registered for the session with :func:`set_session_endpoint`
 (the fleet file's ``endpoint_url``).
 
-Clients are cached per (session, service, endpoint, pool size) and created under a lock:
-creating a client is expensive and not thread-safe on a shared session.
+Clients are cached per (session, service, endpoint, pool size, retry mode, attempts) and created
+under a per-session lock: creating a client is expensive and not thread-safe on a shared session.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import botocore.config
 __all__ = [
     "DEFAULT_REGION",
     "MAX_ATTEMPTS",
+    "RETRY_MODE",
     "CONNECT_TIMEOUT_S",
     "READ_TIMEOUT_S",
     "client",
@@ -38,16 +40,17 @@ __all__ = [
 
 #: Region used when neither the fleet, the profile nor the environment names one.
 DEFAULT_REGION = "us-east-1"
-#: botocore's ``max_attempts``: retries after the first try (11 attempts in all), adaptive mode.
+#: botocore's ``max_attempts``: retries after the first try (11 attempts in all).
 MAX_ATTEMPTS = 10
+#: The default retry mode (``"adaptive"``: botocore's client-side rate limiter after throttling).
+RETRY_MODE = "adaptive"
+_RETRY_MODES = ("adaptive", "standard", "legacy")
 CONNECT_TIMEOUT_S = 10
 READ_TIMEOUT_S = 60
 
 _LOCK = threading.RLock()
-# session -> {(service, endpoint_url, max_pool_connections): client}
-_CLIENTS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None, int], Any]] = (
-    weakref.WeakKeyDictionary()
-)
+# session -> {(service, endpoint_url, max_pool_connections, retry_mode, max_attempts): client}
+_CLIENTS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
 _SESSION_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 # session -> endpoint override registered by the fleet (applies to every service)
 _ENDPOINTS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
@@ -60,22 +63,49 @@ def user_agent() -> str:
     return f"invoicekit/{__version__}"
 
 
-def client_config(max_pool_connections: int = 32) -> botocore.config.Config:
+def client_config(
+    max_pool_connections: int = 32,
+    *,
+    max_attempts: int | None = None,
+    retry_mode: str | None = None,
+) -> botocore.config.Config:
     """The botocore ``Config`` every invoicekit client uses.
+
+    ``max_attempts`` (retries after the first try) defaults to :data:`MAX_ATTEMPTS`,
+    ``retry_mode`` to :data:`RETRY_MODE`; both are read when called.
 
     Examples
     --------
     >>> from invoicekit._client import client_config
     >>> client_config().retries
     {'mode': 'adaptive', 'max_attempts': 10}
+    >>> client_config(max_attempts=3, retry_mode="standard").retries
+    {'mode': 'standard', 'max_attempts': 3}
     """
+    mode, attempts = _retry_options(max_attempts, retry_mode)
     return botocore.config.Config(
-        retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": mode, "max_attempts": attempts},
         max_pool_connections=max_pool_connections,
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
         user_agent_extra=user_agent(),
     )
+
+
+def _retry_options(max_attempts: int | None, retry_mode: str | None) -> tuple[str, int]:
+    from invoicekit.errors import InvalidArgumentError
+
+    mode = RETRY_MODE if retry_mode is None else retry_mode
+    attempts = MAX_ATTEMPTS if max_attempts is None else max_attempts
+    if mode not in _RETRY_MODES:
+        raise InvalidArgumentError(
+            f"retry_mode={mode!r} is not a botocore retry mode: use one of {', '.join(_RETRY_MODES)}"
+        )
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 0:
+        raise InvalidArgumentError(
+            f"max_attempts={attempts!r} must be an integer >= 0 (retries after the first try)"
+        )
+    return mode, attempts
 
 
 def set_session_endpoint(session: Any, endpoint_url: str | None) -> None:
@@ -113,6 +143,8 @@ def client(
     account_id: str | None = None,
     max_pool_connections: int = 32,
     endpoint_url: str | None = None,
+    max_attempts: int | None = None,
+    retry_mode: str | None = None,
 ) -> Any:
     """Return the (cached) botocore client for ``service`` on ``session``.
 
@@ -131,6 +163,10 @@ def client(
         Explicit endpoint; otherwise the session's registered override, otherwise the standard
         AWS configuration (``AWS_ENDPOINT_URL_<SERVICE>``, profile ``endpoint_url``), otherwise
         the AWS endpoint.
+    max_attempts : int, optional
+        Retries after the first try (default :data:`MAX_ATTEMPTS`, read at call time).
+    retry_mode : str, optional
+        botocore retry mode (default :data:`RETRY_MODE`, ``"adaptive"``).
 
     Returns
     -------
@@ -148,9 +184,10 @@ def client(
     >>> c is client(s, "invoicing", endpoint_url="http://127.0.0.1:9")
     True
     """
+    mode, attempts = _retry_options(max_attempts, retry_mode)
     with _LOCK:
         url = endpoint_url or _ENDPOINTS.get(session)
-        key = (service, url, int(max_pool_connections))
+        key = (service, url, int(max_pool_connections), mode, attempts)
         per_session = _CLIENTS.get(session)
         if per_session is None:
             per_session = {}
@@ -171,6 +208,8 @@ def client(
             account_id=account_id,
             max_pool_connections=max_pool_connections,
             endpoint_url=url,
+            max_attempts=attempts,
+            retry_mode=mode,
         )
         per_session[key] = made
         return made
@@ -183,6 +222,8 @@ def new_client(
     account_id: str | None = None,
     max_pool_connections: int = 32,
     endpoint_url: str | None = None,
+    max_attempts: int | None = None,
+    retry_mode: str | None = None,
     **credentials: Any,
 ) -> Any:
     """Create an uncached client with invoicekit's configuration (see :func:`client`).
@@ -208,7 +249,9 @@ def new_client(
         region = session.get_config_variable("region")
     kwargs: dict[str, Any] = {
         "region_name": region or DEFAULT_REGION,
-        "config": client_config(max_pool_connections),
+        "config": client_config(
+            max_pool_connections, max_attempts=max_attempts, retry_mode=retry_mode
+        ),
         **credentials,
     }
     url = endpoint_url or session_endpoint(session)
