@@ -6,8 +6,11 @@ The range ``start``..``end`` (months, both inclusive) is split into API-legal wi
 exclusive — the API refuses intervals longer than a month). Every (account, window) pair is one
 task; tasks run on a bounded thread pool, dispatched round-robin across accounts with at most
 ``per_account`` requests of one account in flight. Each account has its own boto3 client (from
-:mod:`invoicekit._client`), whose adaptive retry mode is that account's client-side rate
-limiter: a throttled account slows down on its own, the others keep going.
+:mod:`invoicekit._client`, botocore "standard" retries) and its own pacing: at most
+``rate_per_account`` requests per second (bursts of 4), halved when the account is throttled
+anyway and won back as answers succeed, so a throttled account slows down on its own and the
+others keep going. Accounts are set up (session, credentials, client) by a few setup workers
+while the others already send requests.
 
 A failure of one account (access denied, no credentials, an unknown profile, throttling that
 outlasts the retries) is collected — ``df.attrs["failures"]`` — and the other accounts' data is
