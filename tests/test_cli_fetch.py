@@ -298,3 +298,24 @@ def test_an_output_that_is_a_directory_or_a_store_that_is_a_file_exits_2(sandbox
     assert code == EXIT_BAD_INPUT
     assert "not a directory" in _one_line_error(capsys)
     assert not (tmp_path / "o.csv").exists()
+
+
+
+def test_rate_per_account_paces_each_account(make_sandbox, tmp_path):
+    """At 2 requests/s (burst 1) an account's 4 monthly calls need at least 3 x 0.5 s."""
+    import time
+
+    from invoicekit.cli import main
+
+    sb = make_sandbox(accounts=2, months=4)
+    out = tmp_path / "s.parquet"
+    argv = ["fetch", "--config", str(sb.fleet_config), "--from", "2026-07", "--to", "2026-10",
+            "--output", str(out), "--no-progress"]  # fmt: skip
+    t0 = time.monotonic()
+    assert main([*argv, "--rate-per-account", "2"]) == 0
+    assert time.monotonic() - t0 >= 1.45  # pacing is a floor: load only makes it slower
+    assert sum(sb.stats()["requests"]["ListInvoiceSummaries"].values()) == 8
+    assert sb.stats()["throttled"] == 0
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--rate-per-account", "fast"])
+    assert exc.value.code == 2

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from invoicekit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, positive_int
+from invoicekit.loader import DEFAULT_RATE_PER_ACCOUNT
 
 HELP = "load invoice summaries of a fleet into a parquet/CSV file and local store"
 OUTPUT_FORMATS = {".parquet": "parquet", ".csv": "csv"}
@@ -32,6 +33,18 @@ def _days(text: str) -> int:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of days, e.g. 45")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a rate: give requests per second, e.g. 2"
+        )
     return value
 
 
@@ -66,6 +79,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-workers", type=positive_int, default=None, metavar="N", help="concurrent requests"
+    )
+    parser.add_argument(
+        "--rate-per-account",
+        type=_rate,
+        default=DEFAULT_RATE_PER_ACCOUNT,
+        metavar="R",
+        help=f"requests per second per payer account (default {DEFAULT_RATE_PER_ACCOUNT:g}; "
+        "0 turns pacing off)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -136,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         refresh=args.refresh,
         settle_days=args.settle_days,
         max_workers=args.max_workers,
+        rate_per_account=args.rate_per_account or None,
         progress=not args.no_progress,
     )
     if fmt == "csv":
