@@ -39,7 +39,19 @@ _EXPORTS = {
 # whether or not the submodule was imported first.
 __all__ = sorted([*_EXPORTS, "reconcile", "sandbox", "charts", "widgets", "report", "__version__"])
 
-_SUBMODULES = {"sandbox", "charts", "widgets", "schema", "errors", "fleet", "loader", "store", "pdfs", "reconcile", "report"}
+_SUBMODULES = {
+    "sandbox",
+    "charts",
+    "widgets",
+    "schema",
+    "errors",
+    "fleet",
+    "loader",
+    "store",
+    "pdfs",
+    "reconcile",
+    "report",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -60,4 +72,3 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from invoicekit.errors import *  # noqa: F403
-

@@ -108,7 +108,11 @@ def translate_client_error(
     request_id = (response.get("ResponseMetadata") or {}).get("RequestId")
     fix = _FIXES.get(code, "see the message above").format(op=op or "the operation")
     who = f"account {account_id}" if account_id else "the account"
-    cls = ThrottledError if code in {"ThrottlingException", "Throttling", "TooManyRequestsException"} else ApiError
+    cls = (
+        ThrottledError
+        if code in {"ThrottlingException", "Throttling", "TooManyRequestsException"}
+        else ApiError
+    )
     return cls(
         f"{op or 'AWS call'} failed for {who}: {code}: {text} (fix: {fix})",
         operation=op,

@@ -461,6 +461,7 @@ _RETRYABLE_CODES = frozenset(
     }
 )
 
+
 def redact_log_text(text: str) -> str:
     """Redact presigned query strings, keys, STS XML secrets and session-token headers.
 

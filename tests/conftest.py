@@ -16,8 +16,15 @@ _ISOLATED_ENV = {
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 }
-for _k in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
-           "AWS_ENDPOINT_URL_INVOICING", "AWS_ENDPOINT_URL_STS", "AWS_ROLE_ARN"):
+for _k in (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_INVOICING",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ROLE_ARN",
+):
     os.environ.pop(_k, None)
 os.environ.update(_ISOLATED_ENV)
 

@@ -300,7 +300,6 @@ def test_an_output_that_is_a_directory_or_a_store_that_is_a_file_exits_2(sandbox
     assert not (tmp_path / "o.csv").exists()
 
 
-
 def test_rate_per_account_paces_each_account(make_sandbox, tmp_path):
     """At 2 requests/s (burst 1) an account's 4 monthly calls need at least 3 x 0.5 s."""
     import time

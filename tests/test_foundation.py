@@ -56,8 +56,14 @@ def test_logging_filter_redacts_formatted_records(caplog):
 
 
 def test_errors_redact_their_message_and_keep_structure():
-    err = ApiError(f"boom at {PRESIGNED}", operation="GetInvoicePDF", account_id="123456789012", code="X")
-    assert SIG not in str(err) and err.operation == "GetInvoicePDF" and err.account_id == "123456789012"
+    err = ApiError(
+        f"boom at {PRESIGNED}", operation="GetInvoicePDF", account_id="123456789012", code="X"
+    )
+    assert (
+        SIG not in str(err)
+        and err.operation == "GetInvoicePDF"
+        and err.account_id == "123456789012"
+    )
     assert isinstance(InvalidArgumentError("x"), ValueError)
     assert isinstance(InvalidArgumentError("x"), InvoiceKitError)
     cfg = ConfigError("unknown key 'acounts'", path="fleet.yml", line=3)
@@ -66,24 +72,35 @@ def test_errors_redact_their_message_and_keep_structure():
 
 def test_translate_client_error_names_account_operation_code_and_fix():
     exc = ClientError(
-        {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"},
-         "ResponseMetadata": {"RequestId": "req-1"}},
+        {
+            "Error": {"Code": "AccessDeniedException", "Message": "not authorized"},
+            "ResponseMetadata": {"RequestId": "req-1"},
+        },
         "ListInvoiceSummaries",
     )
     err = translate_client_error(exc, account_id="111111111111")
     assert isinstance(err, ApiError) and not isinstance(err, ThrottledError)
     assert (err.code, err.operation, err.account_id, err.request_id) == (
-        "AccessDeniedException", "ListInvoiceSummaries", "111111111111", "req-1")
+        "AccessDeniedException",
+        "ListInvoiceSummaries",
+        "111111111111",
+        "req-1",
+    )
     assert "111111111111" in str(err) and "invoicing:ListInvoiceSummaries" in str(err)
     throttled = translate_client_error(
-        ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "GetInvoicePDF"))
+        ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "GetInvoicePDF")
+    )
     assert isinstance(throttled, ThrottledError)
 
 
 @pytest.mark.parametrize(
     ("currency", "digits", "amount", "rounded"),
-    [("USD", 2, "1.005", "1.01"), ("JPY", 0, "12345.5", "12346"), ("KWD", 3, "0.0005", "0.001"),
-     ("EUR", 2, "-2.345", "-2.35")],
+    [
+        ("USD", 2, "1.005", "1.01"),
+        ("JPY", 0, "12345.5", "12346"),
+        ("KWD", 3, "0.0005", "0.001"),
+        ("EUR", 2, "-2.345", "-2.35"),
+    ],
 )
 def test_minor_units_and_half_up_rounding(currency, digits, amount, rounded):
     assert _money.minor_units(currency) == digits
