@@ -35,6 +35,7 @@ CHROMIUM_ARGS = [
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "01_spend_trends.ipynb"
 SERVER_START_TIMEOUT_S = 60
 RUN_ALL_TIMEOUT_S = 120
+PROMPTS = ".jp-Notebook .jp-CodeCell .jp-InputArea-prompt"
 
 
 def _need_chromium() -> str:
@@ -123,6 +124,7 @@ def lab(tmp_path):
 
 def test_notebook_01_runs_in_jupyterlab_with_charts_and_widgets(lab, tmp_path):
     executable = _need_chromium()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     base, token = lab
@@ -148,22 +150,43 @@ def test_notebook_01_runs_in_jupyterlab_with_charts_and_widgets(lab, tmp_path):
                 timeout=60_000,
             )
 
-            # Run > Run All Cells, as a person would
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            # Run > Run All Cells, as a person would: click into the notebook first (the menu
+            # command acts on the active notebook), then see that execution really started
+            page.locator(".jp-Notebook .jp-CodeCell").first.click()
+            for attempt in range(2):
+                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+                try:
+                    page.wait_for_function(
+                        f"() => [...document.querySelectorAll({PROMPTS!r})]"
+                        ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))",
+                        timeout=20_000,
+                    )
+                    break
+                except PlaywrightTimeout:
+                    if attempt:
+                        raise
+                    page.keyboard.press("Escape")  # close a menu left open, then try again
 
             # done when every code cell has an execution number and none is queued or running
-            page.wait_for_function(
-                """(n) => {
-                    const prompts = [...document.querySelectorAll(
-                        '.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')];
-                    const done = prompts.filter(p => /\\[\\d+\\]/.test(p.textContent));
-                    const busy = prompts.some(p => p.textContent.includes('*'));
-                    return prompts.length === n && done.length === n && !busy;
-                }""",
-                arg=n_code,
-                timeout=RUN_ALL_TIMEOUT_S * 1000,
-            )
+            try:
+                page.wait_for_function(
+                    """([sel, n]) => {
+                        const prompts = [...document.querySelectorAll(sel)];
+                        const done = prompts.filter(p => /\\[\\d+\\]/.test(p.textContent));
+                        const busy = prompts.some(p => p.textContent.includes('*'));
+                        return prompts.length === n && done.length === n && !busy;
+                    }""",
+                    arg=[PROMPTS, n_code],
+                    timeout=RUN_ALL_TIMEOUT_S * 1000,
+                )
+            except PlaywrightTimeout:
+                page.screenshot(path=str(tmp_path / "run-all-timeout.png"), full_page=True)
+                prompts = page.locator(PROMPTS).all_text_contents()
+                pytest.fail(
+                    f"Run All did not finish in {RUN_ALL_TIMEOUT_S} s; prompts: {prompts}; "
+                    f"screenshot: {tmp_path / 'run-all-timeout.png'}"
+                )
             # plotly figures from the mimetype renderer, and the FigureWidget inside the explorer
             page.wait_for_selector(".js-plotly-plot", timeout=30_000)
             page.wait_for_selector(".widget-select-multiple", timeout=30_000)
