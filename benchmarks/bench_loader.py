@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import isolate_aws_env
+
 ACCOUNTS = 100
 MONTHS = 12
 LATENCY_MS = 100.0
@@ -38,20 +40,6 @@ def _months(last: tuple[int, int], n: int) -> tuple[str, str]:
     y, m = last
     idx = y * 12 + m - 1 - (n - 1)
     return f"{idx // 12:04d}-{idx % 12 + 1:02d}", f"{y:04d}-{m:02d}"
-
-
-def _isolate_env() -> None:
-    # Nothing may reach a real account: fake defaults, no user config.
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "fake-secret-for-benchmarks")
-    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-    for k in (
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_INVOICING",
-    ):
-        os.environ.pop(k, None)
 
 
 def _sequential_boto3(fleet_config: Path, account_ids: list[str], start: str, end: str) -> int:
@@ -94,7 +82,7 @@ def _pages_per_account(df, months: int) -> dict[str, int]:
 
 
 def run() -> list[dict]:
-    _isolate_env()
+    isolate_aws_env()
     from invoicekit.fleet import load_fleet
     from invoicekit.loader import read_invoice_summaries
     from invoicekit.sandbox import start

@@ -17,10 +17,11 @@ Run with ``python -m benchmarks pdfs`` (``make bench``).
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks import isolate_aws_env
 
 DOCUMENTS = 2000
 SEQUENTIAL_SAMPLE = 200
@@ -29,20 +30,6 @@ ACCOUNTS = 60
 MONTHS = 24
 TODAY = "2026-11-25"
 FEWER_WORKERS = 32
-
-
-def _isolate_env() -> None:
-    # Nothing may reach a real account: fake defaults, no user config.
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "fake-secret-for-benchmarks")
-    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-    for k in (
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_INVOICING",
-    ):
-        os.environ.pop(k, None)
 
 
 def _pick_invoices(org, documents: int) -> list[dict]:
@@ -85,7 +72,7 @@ def _sequential(fleet, invoices: list[dict], dest: Path, limit: int) -> tuple[in
 
 
 def run() -> list[dict]:
-    _isolate_env()
+    isolate_aws_env()
     from invoicekit import schema
     from invoicekit.fleet import load_fleet
     from invoicekit.pdfs import DEFAULT_MAX_WORKERS, download_invoice_pdfs
