@@ -552,7 +552,9 @@ def test_assumed_role_credentials_refresh_before_expiry(make_sandbox) -> None:
     creds = session.get_credentials()
     assert _list(session, role.id)
     first = creds.get_frozen_credentials().access_key
-    time.sleep(2.2)  # the first role session has expired by now
+    # the sandbox rounds expiry up to the whole second, so a 2 s session lasts at most 3 s:
+    # only after that is the first role session certainly expired
+    time.sleep(3.1)
     assert _list(session, role.id)  # no ExpiredToken: renewed before the call
     assert creds.get_frozen_credentials().access_key != first
     # renewed (at least once; a slow machine may renew once more near the first expiry)
