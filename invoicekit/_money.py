@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
-import pyarrow as pa
+# The Arrow types are made on first use (PEP 562): the sandbox and the CLI use only the
+# Decimal helpers below and should not pay for importing pyarrow.
+#: MONEY_TYPE — Arrow type of every money column: 38 digits, 10 after the point.
+#: RATE_TYPE — Arrow type of exchange rates: 38 digits, 12 after the point.
+_ARROW_TYPES = {"MONEY_TYPE": (38, 10), "RATE_TYPE": (38, 12)}
 
-#: Arrow type of every money column: 38 digits, 10 after the point.
-MONEY_TYPE = pa.decimal128(38, 10)
-#: Arrow type of exchange rates.
-RATE_TYPE = pa.decimal128(38, 12)
+
+def __getattr__(name: str) -> Any:
+    if name in _ARROW_TYPES:
+        import pyarrow as pa
+
+        value = pa.decimal128(*_ARROW_TYPES[name])
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # ISO 4217 minor units for currencies that differ from 2; everything else has 2.
 _MINOR_UNITS = {
