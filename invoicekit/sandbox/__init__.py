@@ -252,27 +252,22 @@ class Sandbox:
         if self._server is not None:
             self._server.stop()
         if self._process is not None:
-            proc = self._process
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
-            if proc.stdout is not None:
-                proc.stdout.close()
+            _terminate(self._process)
+            if self._process.stdout is not None:
+                self._process.stdout.close()
         if self._tmpdir is not None:
             self._tmpdir.cleanup()
 
 
 def _terminate(process: subprocess.Popen) -> None:
+    """SIGTERM the child sandbox, SIGKILL it if it has not stopped within 15 s, and reap it."""
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait(timeout=5)
 
 
 def _faults_from(faults) -> Faults | None:
