@@ -56,6 +56,24 @@ def positive_int(text: str) -> int:
     return value
 
 
+def month(text: str) -> str:
+    """argparse type for ``--from``/``--to``: a billing month, returned as ``"YYYY-MM"``.
+
+    argparse names the flag in its error, so the user reads ``argument --from: ...``.
+    """
+    from invoicekit.errors import InvalidArgumentError
+    from invoicekit.loader import parse_month
+
+    try:
+        year, mon = parse_month(text, "month")
+    except InvalidArgumentError as exc:
+        reason = str(exc).split(": ", 1)[0].replace("month=", "", 1)
+        raise argparse.ArgumentTypeError(
+            f"{reason}: give a billing month as YYYY-MM between 2005-01 and 2050-12, e.g. 2025-01"
+        ) from None
+    return f"{year:04d}-{mon:02d}"
+
+
 def read_summaries(path: str):
     """Read a ``--summaries`` file written by ``invoicekit fetch`` (parquet or CSV).
 

@@ -23,7 +23,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from invoicekit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, positive_int, read_summaries
+from invoicekit.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    month,
+    positive_int,
+    read_summaries,
+)
 
 HELP = "batch-download invoice PDFs into an audit-ready archive"
 #: Failures printed one per line before "... and N more".
@@ -42,9 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="invoices from `invoicekit fetch` (FILE.parquet or FILE.csv) instead of listing them",
     )
-    parser.add_argument("--from", dest="start", metavar="YYYY-MM", help="first billing month")
     parser.add_argument(
-        "--to", dest="end", metavar="YYYY-MM", help="last billing month (inclusive)"
+        "--from", dest="start", type=month, metavar="YYYY-MM", help="first billing month"
+    )
+    parser.add_argument(
+        "--to", dest="end", type=month, metavar="YYYY-MM", help="last billing month (inclusive)"
     )
     parser.add_argument("--dest", required=True, metavar="DIR", help="archive directory")
     parser.add_argument(

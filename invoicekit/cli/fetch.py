@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from invoicekit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, positive_int
+from invoicekit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, month, positive_int
 from invoicekit.loader import DEFAULT_RATE_PER_ACCOUNT
 
 HELP = "load invoice summaries of a fleet into a parquet/CSV file and local store"
@@ -54,10 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--config", required=True, metavar="FLEET.yml", help="fleet file listing the payer accounts"
     )
     parser.add_argument(
-        "--from", dest="start", required=True, metavar="YYYY-MM", help="first month"
+        "--from", dest="start", type=month, required=True, metavar="YYYY-MM", help="first month"
     )
     parser.add_argument(
-        "--to", dest="end", required=True, metavar="YYYY-MM", help="last month (inclusive)"
+        "--to",
+        dest="end",
+        type=month,
+        required=True,
+        metavar="YYYY-MM",
+        help="last month (inclusive)",
     )
     parser.add_argument(
         "--output", required=True, metavar="FILE", help="FILE.parquet or FILE.csv to write"

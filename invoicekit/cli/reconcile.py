@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from invoicekit.cli import EXIT_FINDINGS, EXIT_OK, read_summaries
+from invoicekit.cli import EXIT_FINDINGS, EXIT_OK, month, read_summaries
 from invoicekit.errors import InvalidArgumentError
 
 HELP = "check invoice totals, exchange rates and completeness"
@@ -38,10 +38,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="invoice summaries written by `invoicekit fetch` (.parquet or .csv)",
     )
     parser.add_argument(
-        "--from", dest="start", metavar="YYYY-MM", help="first billing month (default: the data's)"
+        "--from",
+        dest="start",
+        type=month,
+        metavar="YYYY-MM",
+        help="first billing month (default: the data's)",
     )
     parser.add_argument(
-        "--to", dest="end", metavar="YYYY-MM", help="last billing month (default: the data's)"
+        "--to",
+        dest="end",
+        type=month,
+        metavar="YYYY-MM",
+        help="last billing month (default: the data's)",
     )
     parser.add_argument("--output", metavar="FILE.csv", help="write every finding to this CSV")
 

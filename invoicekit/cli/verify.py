@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from invoicekit.cli import EXIT_FINDINGS, EXIT_OK
+from invoicekit.cli import EXIT_FINDINGS, EXIT_OK, month
 
 HELP = "re-hash a PDF archive against its manifest"
 #: Problems printed one per line before "... and N more".
@@ -39,9 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", metavar="FLEET.yml", help="list the invoices of --from/--to from the fleet"
     )
-    parser.add_argument("--from", dest="start", metavar="YYYY-MM", help="first billing month")
     parser.add_argument(
-        "--to", dest="end", metavar="YYYY-MM", help="last billing month (inclusive)"
+        "--from", dest="start", type=month, metavar="YYYY-MM", help="first billing month"
+    )
+    parser.add_argument(
+        "--to", dest="end", type=month, metavar="YYYY-MM", help="last billing month (inclusive)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
