@@ -78,3 +78,70 @@ def to_decimal(value: object) -> Decimal | None:
         return Decimal(str(value))
     except InvalidOperation as exc:
         raise ValueError(f"not a decimal amount: {value!r}") from exc
+
+
+def format_money(amount: Any, currency: str | None = None, *, code: bool = False) -> str:
+    """An exact amount as booked: half-up to ``currency``'s minor unit, thousands separated.
+
+    The one formatter of every table, finding, report and CLI line (charts label with
+    :func:`format_compact`). ``None``/NA gives ``"–"``; a float is refused.
+
+    Examples
+    --------
+    >>> format_money(Decimal("0.125"), "USD"), format_money(Decimal("-1234.5"), "EUR", code=True)
+    ('0.13', '-1,234.50 EUR')
+    >>> format_money(Decimal("162341340.5"), "JPY")
+    '162,341,341'
+    """
+    if amount is None or amount != amount or type(amount).__name__ in ("NAType", "NaTType"):
+        return "–"
+    if isinstance(amount, float):
+        raise TypeError("money must not travel as float; pass a Decimal or a decimal string")
+    value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    if currency:
+        value = quantize(value, currency)
+    text = f"{value:,f}"
+    if text.startswith("-") and value == 0:
+        text = text[1:]
+    return f"{text} {currency}" if code and currency else text
+
+
+_COMPACT = ((Decimal(10) ** 12, "T"), (Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M"),
+            (Decimal(10) ** 3, "k"))  # fmt: skip
+
+
+def format_compact(amount: Any, currency: str | None = None, *, digits: int = 2) -> str:
+    """A short figure for chart axes and labels: ``1.9M USD``, ``162M JPY``, ``-45k EUR``.
+
+    ``digits`` significant digits (at least the integer part), rounded half-up; amounts below
+    a thousand keep the currency's minor unit trimmed of zeros.
+
+    Examples
+    --------
+    >>> format_compact(Decimal("1943210.77"), "USD"), format_compact(Decimal("162341340"), "JPY")
+    ('1.9M USD', '162M JPY')
+    >>> format_compact(Decimal("-45210"), "EUR"), format_compact(Decimal("12.50"), "USD")
+    ('-45k EUR', '12.5 USD')
+    """
+    if amount is None or amount != amount or type(amount).__name__ in ("NAType", "NaTType"):
+        return "–"
+    if isinstance(amount, float):
+        raise TypeError("money must not travel as float; pass a Decimal or a decimal string")
+    value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    sign, mag = ("-" if value < 0 else ""), abs(value)
+    for scale, suffix in _COMPACT:
+        if mag >= scale:
+            scaled = mag / scale
+            places = max(0, digits - len(str(int(scaled))))
+            text = f"{scaled.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
+            if text.startswith("1000") and suffix != "T":  # 999.96k rounds up to the next scale
+                i = [s for _, s in _COMPACT].index(suffix)
+                text, suffix = "1", _COMPACT[i - 1][1]
+            break
+    else:
+        small = quantize(mag, currency) if currency else mag
+        text, suffix = f"{small:f}", ""
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+    out = f"{sign}{text}{suffix}"
+    return f"{out} {currency}" if currency else out

@@ -84,6 +84,38 @@ class DownloadError(InvoiceKitError):
         self.reason = reason
 
 
+#: Error codes that mean "slow down": botocore retries them, the loader's pacer halves the
+#: account's rate, and an error with one of them that outlasted the retries is a ThrottledError.
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "SlowDown",
+    }
+)
+#: Error codes of a failure that may pass if the request is sent again later (server side).
+TRANSIENT_CODES = frozenset(
+    {
+        "InternalServerException",
+        "InternalFailure",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+#: Both: what outlasted botocore's retries but is worth another run.
+RETRYABLE_CODES = THROTTLING_CODES | TRANSIENT_CODES
+#: Failure codes that mean "the configuration is wrong", not "AWS said no".
+CONFIG_CODES = frozenset({"NoCredentials", "PartialCredentials", "ProfileNotFound", "ConfigError"})
+
+
 _FIXES = {
     "AccessDeniedException": "grant invoicing:{op} to this account's credentials or role",
     "UnrecognizedClientException": "check the account's credentials (profile or role)",
@@ -110,7 +142,7 @@ def translate_client_error(
     who = f"account {account_id}" if account_id else "the account"
     cls = (
         ThrottledError
-        if code in {"ThrottlingException", "Throttling", "TooManyRequestsException"}
+        if code in THROTTLING_CODES
         else ApiError
     )
     return cls(

@@ -31,23 +31,30 @@ import itertools
 import logging
 import os
 import queue
-import re
 import threading
 import time
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from invoicekit import clock
 from invoicekit.errors import (
     ConfigError,
     InvalidArgumentError,
     InvoiceKitError,
     translate_client_error,
 )
+from invoicekit.months import (
+    BY_BILLING_PERIOD,
+    Window,
+    issued_windows,
+    parse_month,
+    split_windows,
+)
+from invoicekit.outcomes import WindowResult
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -89,16 +96,9 @@ MAX_ATTEMPTS: int | None = None
 #: botocore retry mode of the loader's clients: the pacing here is the client-side rate limiter
 #: (botocore's "adaptive" limiter can drop an account to 0.5 requests/s after one throttle).
 RETRY_MODE = "standard"
-#: The Invoicing API's BillingPeriod.Year range.
-FIRST_MONTH = (2005, 1)
-LAST_MONTH = (2050, 12)
-
-BY_BILLING_PERIOD = "billing_period"
-BY_ISSUED = "issued"
-_BY = (BY_BILLING_PERIOD, BY_ISSUED)
-
 _OPERATION = "ListInvoiceSummaries"
-_MONTH_RE = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$")
+# (The month and window helpers live in invoicekit.months; the names above stay importable from
+# here for callers of version 0.1.)
 # Error codes that end an account's run: its other windows would fail the same way.
 _TRANSIENT_CODES = frozenset(
     {
@@ -127,208 +127,6 @@ _THROTTLING_CODES = frozenset(
 )
 # Failure codes that mean "the configuration is wrong", not "AWS said no".
 CONFIG_CODES = frozenset({"NoCredentials", "PartialCredentials", "ProfileNotFound", "ConfigError"})
-
-
-# --------------------------------------------------------------------------------------------
-# Months and windows (pure)
-# --------------------------------------------------------------------------------------------
-
-
-def parse_month(value: object, name: str = "month") -> tuple[int, int]:
-    """Parse a month given as ``"YYYY-MM"``, a ``pd.Period``, a ``date`` or a ``datetime``.
-
-    Parameters
-    ----------
-    value
-        The month. Objects with integer ``year`` and ``month`` attributes (``date``,
-        ``datetime``, ``pd.Period``, ``pd.Timestamp``) give their month.
-    name
-        The argument's name, used in the error message.
-
-    Returns
-    -------
-    tuple[int, int]
-        ``(year, month)``.
-
-    Raises
-    ------
-    InvalidArgumentError
-        The value is not a month, or lies outside 2005-01..2050-12 (the API's range).
-
-    Examples
-    --------
-    >>> parse_month("2025-03")
-    (2025, 3)
-    >>> parse_month(date(2025, 3, 17))
-    (2025, 3)
-    """
-    year = month = None
-    if isinstance(value, str):
-        m = _MONTH_RE.match(value)
-        if m:
-            year, month = int(m.group(1)), int(m.group(2))
-    elif not isinstance(value, bool | int | float):
-        y, mo = getattr(value, "year", None), getattr(value, "month", None)
-        if isinstance(y, int) and isinstance(mo, int):
-            year, month = y, mo
-    if year is None or month is None or not 1 <= month <= 12:
-        raise InvalidArgumentError(
-            f"{name}={value!r} is not a month: give it as 'YYYY-MM', e.g. {name}='2025-01'"
-        )
-    if (year, month) < FIRST_MONTH:
-        raise InvalidArgumentError(
-            f"{name}={year:04d}-{month:02d} is before 2005-01, the first billing period the AWS "
-            f"Invoicing API knows: use {name}='2005-01' or later"
-        )
-    if (year, month) > LAST_MONTH:
-        raise InvalidArgumentError(
-            f"{name}={year:04d}-{month:02d} is after 2050-12, the last billing period the AWS "
-            f"Invoicing API accepts: use {name}='2050-12' or earlier"
-        )
-    return year, month
-
-
-def _next_month(year: int, month: int) -> tuple[int, int]:
-    return (year + 1, 1) if month == 12 else (year, month + 1)
-
-
-def _month_start(year: int, month: int) -> datetime:
-    return datetime(year, month, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """One API-legal query window.
-
-    ``start`` (inclusive) and ``end`` (exclusive) are UTC datetimes. For ``by="billing_period"``
-    they are the first instants of the billing month and of the next month.
-
-    Examples
-    --------
-    >>> w = split_windows("2025-01", "2025-01")[0]
-    >>> w.key, w.api_filter()
-    ('2025-01', {'BillingPeriod': {'Month': 1, 'Year': 2025}})
-    """
-
-    by: str
-    start: datetime
-    end: datetime
-
-    @property
-    def key(self) -> str:
-        """A stable name: ``"2025-01"`` for a month, ``"2025-01-10_2025-02-01"`` otherwise."""
-        s, e = self.start, self.end
-        whole_month = (
-            s.day == 1
-            and s.time() == datetime.min.time()
-            and (e.year, e.month) == _next_month(s.year, s.month)
-            and e.day == 1
-            and e.time() == datetime.min.time()
-        )
-        if whole_month:
-            return f"{s.year:04d}-{s.month:02d}"
-        return f"{_iso(s)}_{_iso(e)}"
-
-    def api_filter(self) -> dict[str, Any]:
-        """The ``Filter`` of a ListInvoiceSummaries request for this window."""
-        if self.by == BY_BILLING_PERIOD:
-            return {"BillingPeriod": {"Month": self.start.month, "Year": self.start.year}}
-        return {"TimeInterval": {"StartDate": self.start, "EndDate": self.end}}
-
-
-def _iso(t: datetime) -> str:
-    if t.time() == datetime.min.time():
-        return t.strftime("%Y-%m-%d")
-    return t.strftime("%Y-%m-%dT%H%M%S")
-
-
-def _as_utc(value: datetime | date) -> datetime:
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return datetime(value.year, value.month, value.day, tzinfo=UTC)
-
-
-def issued_windows(start: datetime | date, end: datetime | date) -> list[Window]:
-    """Split ``[start, end)`` into TimeInterval windows the API accepts.
-
-    Every window lies within one calendar month (UTC), so it never exceeds the API's one-month
-    limit; consecutive windows share their boundary (no gap, no overlap).
-
-    Parameters
-    ----------
-    start, end
-        Inclusive start and exclusive end; naive values are taken as UTC.
-
-    Returns
-    -------
-    list[Window]
-        Windows with ``by="issued"``, oldest first; empty when ``start == end``.
-
-    Examples
-    --------
-    >>> [w.key for w in issued_windows(date(2025, 1, 15), date(2025, 3, 1))]
-    ['2025-01-15_2025-02-01', '2025-02']
-    """
-    s, e = _as_utc(start), _as_utc(end)
-    if e < s:
-        raise InvalidArgumentError(
-            f"end {e.isoformat()} is before start {s.isoformat()}: swap them"
-        )
-    out: list[Window] = []
-    cur = s
-    while cur < e:
-        nxt = _month_start(*_next_month(cur.year, cur.month))
-        stop = min(nxt, e)
-        out.append(Window(BY_ISSUED, cur, stop))
-        cur = stop
-    return out
-
-
-def split_windows(start: object, end: object, by: str = BY_BILLING_PERIOD) -> list[Window]:
-    """Split the months ``start``..``end`` (both inclusive) into query windows.
-
-    Parameters
-    ----------
-    start, end
-        Months: ``"YYYY-MM"``, ``pd.Period``, ``date`` or ``datetime``.
-    by
-        ``"billing_period"`` (one BillingPeriod filter per month) or ``"issued"`` (one
-        TimeInterval per calendar month of issue dates).
-
-    Returns
-    -------
-    list[Window]
-        One window per month, oldest first.
-
-    Raises
-    ------
-    InvalidArgumentError
-        A month does not parse, ``end`` is before ``start``, the range leaves 2005-01..2050-12,
-        or ``by`` is unknown.
-
-    Examples
-    --------
-    >>> [w.key for w in split_windows("2025-11", "2026-02")]
-    ['2025-11', '2025-12', '2026-01', '2026-02']
-    """
-    if by not in _BY:
-        raise InvalidArgumentError(
-            f"by={by!r} is not known: use by='billing_period' or by='issued'"
-        )
-    s, e = parse_month(start, "start"), parse_month(end, "end")
-    if e < s:
-        raise InvalidArgumentError(
-            f"end={e[0]:04d}-{e[1]:02d} is before start={s[0]:04d}-{s[1]:02d}: "
-            "give the earlier month first"
-        )
-    if by == BY_ISSUED:
-        return issued_windows(_month_start(*s), _month_start(*_next_month(*e)))
-    out = []
-    cur = s
-    while cur <= e:
-        out.append(Window(BY_BILLING_PERIOD, _month_start(*cur), _month_start(*_next_month(*cur))))
-        cur = _next_month(*cur)
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,22 +162,6 @@ def resolve_fleet(fleet_or_accounts: Any) -> Fleet:
 # --------------------------------------------------------------------------------------------
 # Fetching
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class WindowResult:
-    """The invoices of one account in one window, as fetched.
-
-    ``pages`` holds the raw response bodies (JSON text as received) when raw capture was asked
-    for (the store keeps them as audit evidence), else it is empty.
-    """
-
-    account_id: str
-    window: Window
-    records: list[dict]
-    retrieved_at: datetime
-    api_calls: int
-    pages: list[tuple[datetime, str, bytes]] = field(default_factory=list)
 
 
 class _Failed(Exception):
@@ -493,7 +275,7 @@ def _fetch_window(
             meta = resp.get("ResponseMetadata") or {}
             calls += 1 + int(meta.get("RetryAttempts") or 0)
             if capture:
-                pages.append((datetime.now(UTC), meta.get("RequestId") or "", _tls.body))
+                pages.append((clock.real_now(), meta.get("RequestId") or "", _tls.body))
             records.extend(resp.get("InvoiceSummaries") or ())
             token = resp.get("NextToken")
             if not token:
@@ -513,7 +295,7 @@ def _fetch_window(
         raise
     except Exception as exc:
         raise _classify(exc, account_id, calls) from exc
-    return WindowResult(account_id, window, records, datetime.now(UTC), calls, pages)
+    return WindowResult(account_id, window, records, clock.now(), calls, pages)
 
 
 class _Pacer:

@@ -29,18 +29,19 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from invoicekit import _files, clock
 from invoicekit.errors import InvalidArgumentError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from invoicekit.loader import Window, WindowResult
+    from invoicekit.months import Window
+    from invoicekit.outcomes import WindowResult
 
 __all__ = ["Store", "DEFAULT_SETTLE_DAYS"]
 
@@ -54,24 +55,11 @@ META_COLUMNS = ("store_by", "store_window", "retrieved_at")
 
 
 def _now(now: datetime | date | str | None) -> datetime:
-    if now is None:
-        return datetime.now(UTC)
-    if isinstance(now, str):
-        try:
-            now = datetime.fromisoformat(now)
-        except ValueError as exc:
-            raise InvalidArgumentError(
-                f"now={now!r} is not an ISO date or time: use e.g. now='2026-11-25'"
-            ) from exc
-    if isinstance(now, datetime):
-        return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
-    if isinstance(now, date):
-        return datetime(now.year, now.month, now.day, tzinfo=UTC)
-    raise InvalidArgumentError(f"now={now!r} is not a date or datetime")
+    return clock.now() if now is None else clock.parse(now, "now")
 
 
 def _utc_iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")  # microseconds kept: ordering
 
 
 def _parse_iso(s: str) -> datetime:
@@ -274,14 +262,8 @@ class Store:
 
     @staticmethod
     def _atomic(target: Path, write) -> None:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with _files.atomic_path(target) as tmp:
             write(tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -167,7 +167,9 @@ def test_fetch_partial_failure_keeps_other_accounts_and_exits_3(make_sandbox, tm
 
 def test_fetch_store_second_run_makes_fewer_calls(make_sandbox, tmp_path, capsys):
     sb = make_sandbox(accounts=3, months=3)
+    # business "now" 2026-11-25: 2026-08 and 2026-09 are settled, 2026-10 not (2026-12-16)
     args = ["--from", "2026-08", "--to", "2026-10", "--store", str(tmp_path / "store")]
+    args += ["--now", "2026-11-25T12:00:00Z"]
     out = str(tmp_path / "a.parquet")
     assert main(_fetch(tmp_path, *args, "--output", out, config=str(sb.fleet_config))) == 0
     assert "API calls: 9 " in capsys.readouterr().out

@@ -549,8 +549,15 @@ def test_sandbox_issued_windows_select_by_issue_date(sandbox):
 
 
 def test_sandbox_incremental_store_queries_only_unsettled_months(make_sandbox, tmp_path):
-    sb = make_sandbox(accounts=3, months=4)  # today 2026-11-25: 2026-10 is not settled
+    from invoicekit import clock
+
+    sb = make_sandbox(accounts=3, months=4)  # today 2026-11-25
     store = tmp_path / "store"
+    with clock.pinned("2026-11-25T12:00:00Z"):  # 2026-10 settles on 2026-12-16, not yet
+        _incremental_runs(sb, store)
+
+
+def _incremental_runs(sb, store):
     first = read_invoice_summaries(
         sb.fleet_config, "2026-07", "2026-10", store=store, progress=False
     )

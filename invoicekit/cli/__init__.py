@@ -21,6 +21,8 @@ EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 #: Some accounts or documents failed; the others' results were written.
 EXIT_PARTIAL = 3
+#: An unexpected error (a bug): sysexits' EX_SOFTWARE, never "partial".
+EXIT_SOFTWARE = 70
 
 # command name -> module under invoicekit.cli
 COMMANDS = {
@@ -116,13 +118,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"invoicekit: error: {message} (see '{self.prog} --help')\n")
 
 
+_NOW_HELP = (
+    "business date/time of this run (ISO date or timestamp, UTC): decides the last closed "
+    "month, default ranges and settled months; default: $INVOICEKIT_NOW, else the real time"
+)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="invoicekit", description="AWS invoices across payer accounts.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--now", metavar="WHEN", help=_NOW_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, help_text in _HELP.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
+        # Also after the command (`invoicekit fetch --now 2026-11-05`); SUPPRESS keeps a value
+        # given before the command.
+        p.add_argument("--now", metavar="WHEN", default=argparse.SUPPRESS, help=_NOW_HELP)
         if only is None or only == name:
             _module(name).add_arguments(p)
     return parser
@@ -146,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     install_log_redaction()
     try:
+        if args.now:
+            from invoicekit import clock
+
+            with clock.pinned_for_run(clock.parse(args.now, "--now")):  # children agree
+                return int(_module(args.command).run(args) or 0)
         return int(_module(args.command).run(args) or 0)
     except (InvalidArgumentError, ConfigError) as exc:
         print(f"invoicekit: error: {exc}", file=sys.stderr)
@@ -164,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             "(run again with --debug for a traceback)",
             file=sys.stderr,
         )
-        return EXIT_PARTIAL
+        return EXIT_SOFTWARE
 
 
 if __name__ == "__main__":  # pragma: no cover
