@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lab bench lint format chromium clean
+.PHONY: demo test test-ahead lab bench lint format chromium clean
 
 # Create .venv when missing and (re)install when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -21,6 +21,15 @@ demo: $(STAMP)
 ## test: the whole suite: unit, sandbox integration, CLI, notebooks (nbval), real browser
 test: $(STAMP) chromium
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax -p no:cacheprovider tests notebooks
+
+## test-ahead: the suite again with business time 400 days ahead (INVOICEKIT_NOW), no browser test
+# No test may depend on the wall clock; this run proves it. Override with
+# `make test-ahead AHEAD_NOW=2030-01-01T12:00:00Z` to re-run at any business time.
+AHEAD_NOW ?= $(shell date -u -d '+400 days' +%Y-%m-%dT12:00:00Z)
+test-ahead: $(STAMP) chromium
+	@echo "INVOICEKIT_NOW=$(AHEAD_NOW)"
+	INVOICEKIT_NOW=$(AHEAD_NOW) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax \
+	  -p no:cacheprovider --ignore tests/test_browser.py tests notebooks
 
 ## lab: JupyterLab on the notebooks (they start the sandbox themselves by default)
 lab: $(STAMP)

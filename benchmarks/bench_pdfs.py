@@ -58,7 +58,7 @@ def _sequential(fleet, invoices: list[dict], dest: Path, limit: int) -> tuple[in
     for inv in invoices:
         acct = inv["AccountId"]
         if acct not in clients:
-            clients[acct] = fleet.session_for(acct).client("invoicing")
+            clients[acct] = fleet.client(acct, "invoicing")  # the fleet's endpoint and keys
         pdf = clients[acct].get_invoice_pdf(InvoiceId=inv["InvoiceId"])["InvoicePDF"]
         urls = [(inv["InvoiceId"], pdf["DocumentUrl"])]
         urls += [(d["DocumentId"], d["DocumentUrl"]) for d in pdf.get("SupplementalDocuments", [])]
@@ -74,8 +74,8 @@ def _sequential(fleet, invoices: list[dict], dest: Path, limit: int) -> tuple[in
 def run() -> list[dict]:
     isolate_aws_env()
     from invoicekit import schema
+    from invoicekit.archive import DEFAULT_MAX_WORKERS, download_invoice_pdfs
     from invoicekit.fleet import load_fleet
-    from invoicekit.pdfs import DEFAULT_MAX_WORKERS, download_invoice_pdfs
     from invoicekit.sandbox import start
     from invoicekit.sandbox.org import build_organization
 

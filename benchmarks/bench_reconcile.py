@@ -1,4 +1,4 @@
-"""Reconciliation speed: ``reconcile`` of 100,000 invoices must take under 3 s.
+"""Reconciliation speed: ``reconcile_invoices`` of 100,000 invoices must take under 3 s.
 
 Input: the sandbox organization (seed 7, 12 accounts x 24 months, anomalies planted) replicated
 with fresh account and invoice ids until it holds at least 100,000 invoices, so every replica
@@ -46,16 +46,16 @@ def _best(fn, repeat: int = REPEAT) -> tuple[float, object]:
 
 
 def run() -> list[dict]:
-    """Time reconcile, totals, month_end_table and completeness_grid on 100k invoices."""
+    """Time reconcile_invoices, totals, month_end_table and completeness_grid on 100k invoices."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from invoicekit.reconcile import completeness_grid, month_end_table, reconcile, totals
+    from invoicekit.reconcile import completeness_grid, month_end_table, reconcile_invoices, totals
 
     df = _frame()
     n = len(df)
     rows = []
-    seconds, findings = _best(lambda: reconcile(df))
+    seconds, findings = _best(lambda: reconcile_invoices(df))
     errors = int((findings["severity"] == "error").sum())
     rows.append(
         {
@@ -71,7 +71,7 @@ def run() -> list[dict]:
     for v in ("base", "tax", "payment"):
         col = f"{v}_discounts"
         flipped[col] = pd.array(pc.negate(pa.array(df[col])), dtype=df[col].dtype)
-    seconds, many = _best(lambda: reconcile(flipped), repeat=1)
+    seconds, many = _best(lambda: reconcile_invoices(flipped), repeat=1)
     rows.append(
         {
             "benchmark": f"reconcile {n:,} invoices, all discounts in the other sign",

@@ -1,7 +1,8 @@
 """invoicekit: AWS invoices across payer accounts, as exact DataFrames and an audit-ready archive.
 
 The public surface is imported lazily (PEP 562), so that ``invoicekit sandbox`` and other
-light commands start without importing pandas.
+light commands start without importing pandas. The ``TYPE_CHECKING`` block at the end names
+every export for type checkers and IDEs; ``tests/test_foundation.py`` keeps the two in step.
 """
 
 from __future__ import annotations
@@ -22,36 +23,90 @@ _EXPORTS = {
     "Fleet": "invoicekit.fleet",
     "PayerAccount": "invoicekit.fleet",
     "load_fleet": "invoicekit.fleet",
+    "AccountAccess": "invoicekit.access",
     "COLUMNS": "invoicekit.schema",
     "to_frame": "invoicekit.schema",
     "long_form": "invoicekit.schema",
     "list_invoice_summaries": "invoicekit.loader",
     "read_invoice_summaries": "invoicekit.loader",
-    "download_invoice_pdfs": "invoicekit.pdfs",
-    "verify_archive": "invoicekit.pdfs",
+    "Store": "invoicekit.store",
+    "RunReport": "invoicekit.outcomes",
+    "Failure": "invoicekit.outcomes",
+    "run_report": "invoicekit.outcomes",
+    "download_invoice_pdfs": "invoicekit.archive",
+    "verify_archive": "invoicekit.archive",
+    "reconcile_invoices": "invoicekit.reconcile",
     "totals": "invoicekit.reconcile",
     "month_end_table": "invoicekit.reconcile",
     "completeness_grid": "invoicekit.reconcile",
     "export_ap": "invoicekit.reconcile",
 }
 
-# `reconcile` is the callable module invoicekit.reconcile (see there), so it stays correct
-# whether or not the submodule was imported first.
-__all__ = sorted([*_EXPORTS, "reconcile", "sandbox", "charts", "widgets", "report", "__version__"])
-
 _SUBMODULES = {
-    "sandbox",
+    "access",
+    "archive",
     "charts",
-    "widgets",
-    "schema",
+    "clock",
+    "documents",
     "errors",
     "fleet",
     "loader",
-    "store",
-    "pdfs",
+    "months",
+    "outcomes",
     "reconcile",
     "report",
+    "sandbox",
+    "schema",
+    "store",
+    "widgets",
 }
+
+# Literal, so that type checkers read it; tests/test_foundation.py keeps it equal to the two tables.
+__all__ = [
+    "AccountAccess",
+    "ApiError",
+    "COLUMNS",
+    "ConfigError",
+    "DownloadError",
+    "Failure",
+    "Fleet",
+    "InvalidArgumentError",
+    "InvoiceKitError",
+    "PayerAccount",
+    "RunReport",
+    "Store",
+    "ThrottledError",
+    "__version__",
+    "access",
+    "archive",
+    "charts",
+    "clock",
+    "completeness_grid",
+    "documents",
+    "download_invoice_pdfs",
+    "errors",
+    "export_ap",
+    "fleet",
+    "list_invoice_summaries",
+    "load_fleet",
+    "loader",
+    "long_form",
+    "month_end_table",
+    "months",
+    "outcomes",
+    "read_invoice_summaries",
+    "reconcile",
+    "reconcile_invoices",
+    "report",
+    "run_report",
+    "sandbox",
+    "schema",
+    "store",
+    "to_frame",
+    "totals",
+    "verify_archive",
+    "widgets",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -70,5 +125,44 @@ def __dir__() -> list[str]:
     return __all__
 
 
-if TYPE_CHECKING:  # pragma: no cover
-    from invoicekit.errors import *  # noqa: F403
+if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
+    from invoicekit import (
+        access,
+        archive,
+        charts,
+        clock,
+        documents,
+        errors,
+        fleet,
+        loader,
+        months,
+        outcomes,
+        reconcile,
+        report,
+        sandbox,
+        schema,
+        store,
+        widgets,
+    )
+    from invoicekit.access import AccountAccess
+    from invoicekit.archive import download_invoice_pdfs, verify_archive
+    from invoicekit.errors import (
+        ApiError,
+        ConfigError,
+        DownloadError,
+        InvalidArgumentError,
+        InvoiceKitError,
+        ThrottledError,
+    )
+    from invoicekit.fleet import Fleet, PayerAccount, load_fleet
+    from invoicekit.loader import list_invoice_summaries, read_invoice_summaries
+    from invoicekit.outcomes import Failure, RunReport, run_report
+    from invoicekit.reconcile import (
+        completeness_grid,
+        export_ap,
+        month_end_table,
+        reconcile_invoices,
+        totals,
+    )
+    from invoicekit.schema import COLUMNS, long_form, to_frame
+    from invoicekit.store import Store

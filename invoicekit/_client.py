@@ -9,8 +9,9 @@ the Invoicing API is global and lives there).
 
 Endpoints follow the standard AWS configuration (``AWS_ENDPOINT_URL_INVOICING``,
 ``AWS_ENDPOINT_URL``, a profile's ``endpoint_url`` or ``services`` section) unless an explicit
-``endpoint_url`` is given here or registered for the session with :func:`set_session_endpoint`
-(the fleet file's ``endpoint_url``).
+``endpoint_url`` is given. The fleet file's ``endpoint_url`` travels with the account: callers
+get their clients from :class:`invoicekit.access.AccountAccess` or ``Fleet.client``, which pass
+it here; nothing is looked up in a table behind the caller's back.
 
 Clients are cached per (session, service, endpoint, pool size, retry mode, attempts) and created
 under a per-session lock: creating a client is expensive and not thread-safe on a shared session.
@@ -33,8 +34,6 @@ __all__ = [
     "client",
     "client_config",
     "new_client",
-    "set_session_endpoint",
-    "session_endpoint",
     "user_agent",
 ]
 
@@ -52,8 +51,6 @@ _LOCK = threading.RLock()
 # session -> {(service, endpoint_url, max_pool_connections, retry_mode, max_attempts): client}
 _CLIENTS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
 _SESSION_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
-# session -> endpoint override registered by the fleet (applies to every service)
-_ENDPOINTS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def user_agent() -> str:
@@ -108,34 +105,6 @@ def _retry_options(max_attempts: int | None, retry_mode: str | None) -> tuple[st
     return mode, attempts
 
 
-def set_session_endpoint(session: Any, endpoint_url: str | None) -> None:
-    """Register an endpoint override used by :func:`client` for every service of ``session``.
-
-    The fleet file's ``endpoint_url`` (per account or in ``defaults``) lands here. ``None``
-    removes the override. Explicit ``endpoint_url=`` arguments to :func:`client` still win.
-
-    Examples
-    --------
-    >>> import boto3
-    >>> from invoicekit._client import set_session_endpoint, session_endpoint
-    >>> s = boto3.Session(region_name="us-east-1")
-    >>> set_session_endpoint(s, "http://127.0.0.1:8080")
-    >>> session_endpoint(s)
-    'http://127.0.0.1:8080'
-    """
-    with _LOCK:
-        if endpoint_url:
-            _ENDPOINTS[session] = endpoint_url
-        else:
-            _ENDPOINTS.pop(session, None)
-
-
-def session_endpoint(session: Any) -> str | None:
-    """The endpoint override registered for ``session`` (see :func:`set_session_endpoint`)."""
-    with _LOCK:
-        return _ENDPOINTS.get(session)
-
-
 def client(
     session: Any,
     service: str,
@@ -160,8 +129,8 @@ def client(
     max_pool_connections : int
         HTTP connection pool size (the loader sizes it to its concurrency).
     endpoint_url : str, optional
-        Explicit endpoint; otherwise the session's registered override, otherwise the standard
-        AWS configuration (``AWS_ENDPOINT_URL_<SERVICE>``, profile ``endpoint_url``), otherwise
+        Explicit endpoint (the fleet file's ``endpoint_url``, passed by ``AccountAccess`` /
+        ``Fleet.client``); otherwise the standard AWS configuration (``AWS_ENDPOINT_URL_<SERVICE>``, profile ``endpoint_url``), otherwise
         the AWS endpoint.
     max_attempts : int, optional
         Retries after the first try (default :data:`MAX_ATTEMPTS`, read at call time).
@@ -186,7 +155,7 @@ def client(
     """
     mode, attempts = _retry_options(max_attempts, retry_mode)
     with _LOCK:
-        url = endpoint_url or _ENDPOINTS.get(session)
+        url = endpoint_url or None
         key = (service, url, int(max_pool_connections), mode, attempts)
         per_session = _CLIENTS.get(session)
         if per_session is None:
@@ -254,9 +223,8 @@ def new_client(
         ),
         **credentials,
     }
-    url = endpoint_url or session_endpoint(session)
-    if url:
-        kwargs["endpoint_url"] = url
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
     creator = getattr(session, "client", None) or session.create_client
     try:
         return creator(service, **kwargs)

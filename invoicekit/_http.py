@@ -28,9 +28,11 @@ import urllib3
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from invoicekit._atomic import CHUNK_BYTES, new_temp_path
+from invoicekit._files import new_temp_path
 from invoicekit._redact import redact, redact_url
 
+#: Bytes read from the socket (and written to the temp file) at a time.
+CHUNK_BYTES = 64 * 1024
 #: Refuse bodies larger than this (an invoice PDF is kilobytes; this bounds a hostile server).
 MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
 CONNECT_TIMEOUT_S = 10.0

@@ -80,6 +80,12 @@ def to_decimal(value: object) -> Decimal | None:
         raise ValueError(f"not a decimal amount: {value!r}") from exc
 
 
+def _missing(amount: Any) -> bool:
+    if amount is None or type(amount).__name__ in ("NAType", "NaTType"):
+        return True
+    return bool(amount != amount)  # NaN
+
+
 def format_money(amount: Any, currency: str | None = None, *, code: bool = False) -> str:
     """An exact amount as booked: half-up to ``currency``'s minor unit, thousands separated.
 
@@ -93,7 +99,7 @@ def format_money(amount: Any, currency: str | None = None, *, code: bool = False
     >>> format_money(Decimal("162341340.5"), "JPY")
     '162,341,341'
     """
-    if amount is None or amount != amount or type(amount).__name__ in ("NAType", "NaTType"):
+    if _missing(amount):
         return "–"
     if isinstance(amount, float):
         raise TypeError("money must not travel as float; pass a Decimal or a decimal string")
@@ -123,24 +129,28 @@ def format_compact(amount: Any, currency: str | None = None, *, digits: int = 2)
     >>> format_compact(Decimal("-45210"), "EUR"), format_compact(Decimal("12.50"), "USD")
     ('-45k EUR', '12.5 USD')
     """
-    if amount is None or amount != amount or type(amount).__name__ in ("NAType", "NaTType"):
+    if _missing(amount):
         return "–"
     if isinstance(amount, float):
         raise TypeError("money must not travel as float; pass a Decimal or a decimal string")
     value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
-    sign, mag = ("-" if value < 0 else ""), abs(value)
+    mag = abs(value)
+    if currency:
+        mag = quantize(mag, currency)  # 999.995 USD is 1,000.00: 1k USD
+    sign = "-" if value < 0 and mag != 0 else ""
     for scale, suffix in _COMPACT:
         if mag >= scale:
             scaled = mag / scale
             places = max(0, digits - len(str(int(scaled))))
             text = f"{scaled.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
+            if "." in text:  # 2.0M reads 2M
+                text = text.rstrip("0").rstrip(".")
             if text.startswith("1000") and suffix != "T":  # 999.96k rounds up to the next scale
                 i = [s for _, s in _COMPACT].index(suffix)
                 text, suffix = "1", _COMPACT[i - 1][1]
             break
     else:
-        small = quantize(mag, currency) if currency else mag
-        text, suffix = f"{small:f}", ""
+        text, suffix = f"{mag:f}", ""
         if "." in text:
             text = text.rstrip("0").rstrip(".")
     out = f"{sign}{text}{suffix}"

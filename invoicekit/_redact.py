@@ -40,7 +40,8 @@ REDACTED = "REDACTED"
 SECRET_BEARING_LOGGERS = (
     "invoicekit",
     "invoicekit.loader",
-    "invoicekit.pdfs",
+    "invoicekit.archive",
+    "invoicekit.access",
     "invoicekit.store",
     "invoicekit.fleet",
     "urllib3.connectionpool",

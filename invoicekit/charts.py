@@ -10,10 +10,15 @@ Every function here is pure: it takes the one-row-per-invoice frame of
 - **Totals are exact.** Sums are computed as :class:`decimal.Decimal`; a figure holds floats
   only because plotly draws floats. The exact sums travel with the figure in
   ``fig.layout.meta["invoicekit"]`` (decimal strings) and in each point's hover text.
-- **Spend** means invoices and credit memos netted (credit memos carry negative amounts);
-  payment receipts are not spend, and neither are tax invoices that restate a commercial
-  invoice (rows with a ``commercial_invoice_id``) — the same rule as :func:`invoicekit.totals`,
-  so a chart's totals equal ``totals()`` to the last digit.
+- **Spend** is :func:`invoicekit.documents.is_spend`: invoices and credit memos netted (credit
+  memos carry negative amounts); payment receipts are not spend, and neither are tax invoices
+  that restate a commercial invoice — the same rule as :func:`invoicekit.totals`, so a chart's
+  totals equal ``totals()`` to the last digit.
+- **Two ways to show money** (:mod:`invoicekit._money`): hover text and sentences show the
+  exact amount as booked (:func:`~invoicekit._money.format_money`: half-up to the minor unit,
+  ``1,234.50 EUR``); axis ticks and bar labels show compact figures
+  (:func:`~invoicekit._money.format_compact`: ``1.9M``, ``162M JPY``), the currency being in
+  the axis title.
 
 Examples
 --------
@@ -27,10 +32,11 @@ Examples
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from decimal import Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +45,13 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from invoicekit._money import minor_units
+from invoicekit import _money, documents, schema
+from invoicekit._money import format_compact, format_money
 from invoicekit.errors import InvalidArgumentError, InvoiceKitError
+from invoicekit.months import as_period, month_range, month_str, span
 
 __all__ = [
     "TEMPLATE",
-    "VIEWS",
-    "SPEND_TYPES",
     "currencies",
     "by_currency",
     "spend_trend",
@@ -63,12 +69,6 @@ __all__ = [
 
 #: Name of the plotly template every chart uses (registered in ``plotly.io.templates``).
 TEMPLATE = "invoicekit"
-#: The currency views of an invoice summary.
-VIEWS = ("base", "tax", "payment")
-#: Invoice types that count as spend (credit memos are negative, so they net).
-SPEND_TYPES = ("INVOICE", "CREDIT_MEMO")
-
-_VIEW_LABEL = {"base": "base currency", "tax": "tax currency", "payment": "payment currency"}
 _COLORWAY = [
     "#1f4e79",
     "#e07b39",
@@ -112,73 +112,76 @@ _register_template()
 # ----------------------------------------------------------------------------------------------
 
 
-def _check_view(view: str) -> str:
-    if view not in VIEWS:
-        raise InvalidArgumentError(f"view must be one of {', '.join(VIEWS)}, not {view!r}")
-    return view
-
-
-def _money_format(currency: str) -> str:
-    """d3 tick format: thousands separated, up to the currency's minor units (``~`` trims zeros)."""
-    return f",.{minor_units(currency)}~f"
-
-
-def _fmt(amount: Decimal, currency: str) -> str:
-    """An exact amount as finance reads it: ``1,234.50 EUR`` (rounded to the minor unit)."""
-    digits = minor_units(currency)
-    return f"{amount:,.{digits}f} {currency}"
-
-
-def format_money(amount: Any, currency: str, *, code: bool = False) -> str:
-    """An exact amount as finance reads it, to the currency's minor unit: ``1,234.50``.
-
-    Parameters
-    ----------
-    amount : Decimal, str or None
-        The amount (``None``/NA gives ``"–"``).
-    currency : str
-        ISO 4217 code: sets the digits (JPY none, KWD three).
-    code : bool
-        Append the currency code.
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> from decimal import Decimal
-    >>> format_money(Decimal("1143243.3800000000"), "USD")
-    '1,143,243.38'
-    >>> format_money(Decimal("162341340"), "JPY", code=True)
-    '162,341,340 JPY'
-    """
-    if amount is None or amount is pd.NA or (isinstance(amount, float) and pd.isna(amount)):
-        return "–"
-    text = f"{Decimal(str(amount)):,.{minor_units(currency)}f}"
-    return f"{text} {currency}" if code else text
-
-
 def _money_title(what: str, currency: str, view: str) -> str:
-    return f"{what} ({currency}, {_VIEW_LABEL[view]})"
+    return f"{what} ({currency}, {schema.VIEW_LABELS[view]})"
 
 
-def _period_str(value: Any) -> str:
-    if isinstance(value, pd.Period):
-        return value.strftime("%Y-%m")
-    return str(value)[:7]
+_NICE_STEPS = (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5), Decimal(10))
+_TICKS = 6
 
 
-def _periods_between(first: str, last: str) -> list[str]:
-    rng = pd.period_range(pd.Period(first, "M"), pd.Period(last, "M"), freq="M")
-    return [p.strftime("%Y-%m") for p in rng]
+def _nice_ticks(lo: Decimal, hi: Decimal) -> list[Decimal]:
+    """About six round tick values from ``lo`` to ``hi`` (zero always inside: bars start there)."""
+    lo, hi = min(lo, Decimal(0)), max(hi, Decimal(0))
+    if lo == hi:
+        return [Decimal(0)]
+    raw = (hi - lo) / _TICKS
+    unit = Decimal(1).scaleb(raw.adjusted())
+    step = next(unit * m for m in _NICE_STEPS if unit * m >= raw)
+    first = (lo / step).to_integral_value(rounding=ROUND_FLOOR) * step
+    last = (hi / step).to_integral_value(rounding=ROUND_CEILING) * step
+    n = int((last - first) / step)
+    return [first + i * step for i in range(n + 1)]
 
 
-def _as_period(value: Any, name: str) -> pd.Period:
-    try:
-        return pd.Period(value, "M")
-    except (ValueError, TypeError) as exc:
-        raise InvalidArgumentError(f"{name} must be a month like '2026-03', not {value!r}") from exc
+def _compact_value(label: str) -> Decimal:
+    """The number a compact label stands for: ``"1.25M"`` → ``Decimal("1250000")``."""
+    scale = {suffix: value for value, suffix in _money._COMPACT}.get(label[-1:])
+    return Decimal(label[:-1]) * scale if scale else Decimal(label)
+
+
+_TRAILING_ZEROS = re.compile(r"\.0+(?=[kMBT]?$)|(\.\d*?)0+(?=[kMBT]?$)")
+
+
+def _tick_labels(ticks: Sequence[Decimal]) -> list[str]:
+    """Compact labels (``"500k"``, ``"1.5M"``, ``"2M"``) naming each round tick exactly."""
+    for digits in range(2, 8):
+        labels = [_TRAILING_ZEROS.sub(r"\1", format_compact(t, digits=digits)) for t in ticks]
+        if all(_compact_value(lb) == t for lb, t in zip(labels, ticks, strict=True)):
+            return labels
+    return [format_compact(t, digits=12) for t in ticks]  # pragma: no cover - 12 digits suffice
+
+
+def _money_axis(title: str, lo: Decimal | None, hi: Decimal | None, **extra: Any) -> dict:
+    """A money axis: its title (with the currency) and compact tick labels at round values.
+
+    ``lo``/``hi`` are the lowest and highest values drawn (``None`` when nothing is drawn: the
+    axis keeps plotly's defaults).
+    """
+    axis: dict[str, Any] = {"title": {"text": title}, **extra}
+    if lo is None or hi is None:
+        return axis
+    ticks = _nice_ticks(lo, hi)
+    axis.update(tickmode="array", tickvals=[float(t) for t in ticks], ticktext=_tick_labels(ticks))
+    if len(ticks) > 1:  # the axis ends on a labelled tick
+        axis["range"] = [float(ticks[0]), float(ticks[-1])]
+    return axis
+
+
+def _percent(ratio: Decimal) -> str:
+    """``Decimal("0.12345")`` → ``"+12.3%"``, rounded half-up like every figure shown."""
+    return f"{(ratio * 100).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP):+f}%"
+
+
+def _stack_bounds(sums: Iterable[tuple[str, Decimal]]) -> tuple[Decimal | None, Decimal | None]:
+    """Lowest and highest extent of ``barmode="relative"`` stacks, from ``(x, value)`` pairs."""
+    pos: dict[str, Decimal] = defaultdict(Decimal)
+    neg: dict[str, Decimal] = defaultdict(Decimal)
+    for x, v in sums:
+        (pos if v > 0 else neg)[x] += v
+    if not pos and not neg:
+        return None, None
+    return min(neg.values(), default=Decimal(0)), max(pos.values(), default=Decimal(0))
 
 
 def _account_label(account_id: Any, name: Any) -> str:
@@ -192,17 +195,9 @@ def _filter(
     *,
     accounts: Iterable[str] | None = None,
     periods: tuple[Any, Any] | None = None,
-    types: Sequence[str] | None = SPEND_TYPES,
 ) -> pd.DataFrame:
-    """Rows of the chosen accounts, billing-period range (inclusive) and invoice types.
-
-    With ``types`` given, tax invoices restating a commercial invoice are left out too.
-    """
+    """Rows of the chosen accounts and billing-period range (inclusive)."""
     mask = pd.Series(True, index=df.index)
-    if types is not None:
-        mask &= df["invoice_type"].isin(list(types)).fillna(False).astype(bool)
-        if "commercial_invoice_id" in df.columns:
-            mask &= df["commercial_invoice_id"].isna().astype(bool)
     if accounts is not None:
         wanted = [str(a) for a in accounts]
         mask &= df["account_id"].isin(wanted).fillna(False).astype(bool)
@@ -210,10 +205,10 @@ def _filter(
         start, end = periods
         bp = df["billing_period"]
         if start is not None:
-            mask &= (bp >= _as_period(start, "periods[0]")).fillna(False).astype(bool)
+            mask &= (bp >= as_period(start, "periods[0]")).fillna(False).astype(bool)
         if end is not None:
-            mask &= (bp <= _as_period(end, "periods[1]")).fillna(False).astype(bool)
-    return df.loc[mask]
+            mask &= (bp <= as_period(end, "periods[1]")).fillna(False).astype(bool)
+    return df if mask.all() else df.loc[mask]
 
 
 def currencies(df: pd.DataFrame, view: str = "base") -> list[str]:
@@ -235,7 +230,7 @@ def currencies(df: pd.DataFrame, view: str = "base") -> list[str]:
     >>> charts.currencies(df, "payment")  # doctest: +SKIP
     ['EUR', 'JPY', 'USD']
     """
-    col = f"{_check_view(view)}_currency"
+    col = f"{schema.check_view(view)}_currency"
     return sorted(str(c) for c in df[col].dropna().unique())
 
 
@@ -265,7 +260,7 @@ def _exact_sums(df: pd.DataFrame, keys: Sequence[str], column: str) -> dict[tupl
     """Exact Decimal sums of ``column`` grouped by ``keys`` (null amounts are skipped)."""
     sums: dict[tuple, Decimal] = defaultdict(Decimal)
     key_cols = [
-        [_period_str(v) for v in df[k]] if k == "billing_period" else list(df[k]) for k in keys
+        [month_str(v) for v in df[k]] if k == "billing_period" else list(df[k]) for k in keys
     ]
     with localcontext() as ctx:
         ctx.prec = 60  # far beyond decimal128(38, 10): never rounds
@@ -279,6 +274,49 @@ def _exact_sums(df: pd.DataFrame, keys: Sequence[str], column: str) -> dict[tupl
 def _dstr(amount: Decimal) -> str:
     """Exact decimal string without trailing zeros: ``Decimal('3000.3900000000')`` → ``'3000.39'``."""
     return format(amount.normalize(), "f") if amount else "0"
+
+
+def _account_labels(rows: pd.DataFrame) -> dict[str, str]:
+    """account id → ``"Name (id)"`` for the accounts of ``rows``."""
+    return {
+        str(a): _account_label(a, n)
+        for a, n in zip(rows["account_id"], rows["account_name"], strict=True)
+    }
+
+
+def _month_axis(months: Sequence[str]) -> dict[str, Any]:
+    """The billing-month category axis, in the given order."""
+    return {
+        "title": {"text": "Billing period"},
+        "type": "category",
+        "categoryorder": "array",
+        "categoryarray": list(months),
+    }
+
+
+def _stacked_bars(
+    fig: go.Figure, sums: dict[tuple, Decimal], labels: dict[str, str], currency: str
+) -> dict[str, Decimal]:
+    """One bar trace per stack key of ``{(month, key): sum}``; returns each month's exact total.
+
+    The months run without gaps from the first to the last; a segment's hover shows its exact
+    amount as booked.
+    """
+    months = span(k[0] for k in sums)
+    month_totals = {m: Decimal(0) for m in months}
+    for (m, _), v in sums.items():
+        month_totals[m] += v
+    for key in sorted({k[1] for k in sums}, key=lambda k: labels.get(str(k), str(k))):
+        name = labels.get(str(key), str(key))
+        ys = [sums.get((m, key)) for m in months]
+        fig.add_bar(
+            x=months,
+            y=[float(v) if v is not None else None for v in ys],
+            name=name,
+            customdata=[[format_money(v, currency, code=True)] for v in ys],
+            hovertemplate=f"<b>{name}</b><br>%{{x}}: %{{customdata[0]}}<extra></extra>",
+        )
+    return month_totals
 
 
 def _meta(chart: str, **extra: Any) -> dict[str, Any]:
@@ -397,19 +435,16 @@ def spend_trend(
     >>> fig.layout.yaxis.title.text  # doctest: +SKIP
     'Net spend (USD, base currency)'
     """
-    _check_view(view)
+    schema.check_view(view)
     if by not in ("account", "entity"):
         raise InvalidArgumentError(f"by must be 'account' or 'entity', not {by!r}")
-    sel = _filter(df, accounts=accounts, periods=periods)
+    sel = documents.spend(_filter(df, accounts=accounts, periods=periods))
     cur = _one_currency(sel, view, currency)
     rows = _rows(sel, view, cur)
     column = f"{view}_total"
     fig = go.Figure()
     if by == "account":
-        labels = {
-            str(a): _account_label(a, n)
-            for a, n in zip(rows["account_id"], rows["account_name"], strict=True)
-        }
+        labels = _account_labels(rows)
         sums = _exact_sums(rows, ["billing_period", "account_id"], column)
     else:
         labels = {}
@@ -418,38 +453,18 @@ def spend_trend(
             ["billing_period", "invoicing_entity"],
             column,
         )
-    months = _periods_between(min(k[0] for k in sums), max(k[0] for k in sums)) if sums else []
-    month_totals = {m: Decimal(0) for m in months}
-    for (m, _), v in sums.items():
-        month_totals[m] += v
-    for key in sorted({k[1] for k in sums}, key=lambda k: labels.get(str(k), str(k))):
-        name = labels.get(str(key), str(key))
-        ys = [sums.get((m, key)) for m in months]
-        fig.add_bar(
-            x=months,
-            y=[float(v) if v is not None else None for v in ys],
-            name=name,
-            customdata=[[_fmt(v, cur) if v is not None else "–"] for v in ys],
-            hovertemplate=f"<b>{name}</b><br>%{{x}}: %{{customdata[0]}}<extra></extra>",
-        )
+    month_totals = _stacked_bars(fig, sums, labels, cur)
+    sums_by_month = [(m, v) for (m, _), v in sums.items()]
     default_title = (
         f"Monthly net spend by {'payer account' if by == 'account' else 'invoicing entity'}"
-        f" — {cur}, {_VIEW_LABEL[view]}"
+        f" — {cur}, {schema.VIEW_LABELS[view]}"
     )
     fig.update_layout(
         template=TEMPLATE,
         barmode="relative",
         title=title or default_title,
-        xaxis={
-            "title": {"text": "Billing period"},
-            "type": "category",
-            "categoryorder": "array",
-            "categoryarray": months,
-        },
-        yaxis={
-            "title": {"text": _money_title("Net spend", cur, view)},
-            "tickformat": _money_format(cur),
-        },
+        xaxis=_month_axis(list(month_totals)),
+        yaxis=_money_axis(_money_title("Net spend", cur, view), *_stack_bounds(sums_by_month)),
         meta=_meta(
             "spend_trend",
             currency=cur,
@@ -500,19 +515,19 @@ def month_over_month(
     --------
     >>> fig = charts.month_over_month(df, currency="EUR")  # doctest: +SKIP
     """
-    _check_view(view)
-    sel = _filter(df, accounts=accounts, periods=periods)
+    schema.check_view(view)
+    sel = documents.spend(_filter(df, accounts=accounts, periods=periods))
     cur = _one_currency(sel, view, currency)
     rows = _rows(sel, view, cur)
     sums = _exact_sums(rows, ["billing_period"], f"{view}_total")
     net: dict[str, Decimal] = {}
     if sums:
         first, last = min(k[0] for k in sums), max(k[0] for k in sums)
-        net = {m: sums.get((m,), Decimal(0)) for m in _periods_between(first, last)}
+        net = {m: sums.get((m,), Decimal(0)) for m in month_range(first, last)}
     months = list(net)
     changes = {m: net[m] - net[p] for p, m in zip(months, months[1:], strict=False)}
     pct = {
-        m: (f"{(changes[m] / net[p] * 100):+.1f}%" if net[p] else "n/a")
+        m: (_percent(changes[m] / net[p]) if net[p] else "n/a")
         for p, m in zip(months, months[1:], strict=False)
     }
     fig = go.Figure()
@@ -521,7 +536,10 @@ def month_over_month(
         x=xs,
         y=[float(changes[m]) for m in xs],
         marker_color=[_INCREASE if changes[m] > 0 else _DECREASE for m in xs],
-        customdata=[[_fmt(changes[m], cur), pct[m], _fmt(net[m], cur)] for m in xs],
+        customdata=[
+            [format_money(changes[m], cur, code=True), pct[m], format_money(net[m], cur, code=True)]
+            for m in xs
+        ],
         hovertemplate=(
             "%{x}: %{customdata[0]} (%{customdata[1]})<br>net spend %{customdata[2]}<extra></extra>"
         ),
@@ -530,18 +548,14 @@ def month_over_month(
     )
     fig.update_layout(
         template=TEMPLATE,
-        title=title or f"Month-over-month change in net spend — {cur}, {_VIEW_LABEL[view]}",
-        xaxis={
-            "title": {"text": "Billing period"},
-            "type": "category",
-            "categoryorder": "array",
-            "categoryarray": xs,
-        },
-        yaxis={
-            "title": {"text": _money_title("Change vs previous month", cur, view)},
-            "tickformat": _money_format(cur),
-            "zeroline": True,
-        },
+        title=title or f"Month-over-month change in net spend — {cur}, {schema.VIEW_LABELS[view]}",
+        xaxis=_month_axis(xs),
+        yaxis=_money_axis(
+            _money_title("Change vs previous month", cur, view),
+            min(changes.values(), default=None),
+            max(changes.values(), default=None),
+            zeroline=True,
+        ),
         meta=_meta(
             "month_over_month",
             currency=cur,
@@ -591,16 +605,13 @@ def top_accounts(
     --------
     >>> fig = charts.top_accounts(df, n=5, currency="USD")  # doctest: +SKIP
     """
-    _check_view(view)
+    schema.check_view(view)
     if not isinstance(n, int) or n < 1:
         raise InvalidArgumentError(f"n must be a positive integer, not {n!r}")
-    sel = _filter(df, periods=periods)
+    sel = documents.spend(_filter(df, periods=periods))
     cur = _one_currency(sel, view, currency)
     rows = _rows(sel, view, cur)
-    labels = {
-        str(a): _account_label(a, nm)
-        for a, nm in zip(rows["account_id"], rows["account_name"], strict=True)
-    }
+    labels = _account_labels(rows)
     sums = _exact_sums(rows, ["account_id"], f"{view}_total")
     ranked = sorted(sums.items(), key=lambda kv: (-kv[1], kv[0][0]))
     top, rest = ranked[:n], ranked[n:]
@@ -613,8 +624,8 @@ def top_accounts(
         x=[float(v) for _, v in top],
         orientation="h",
         marker_color=_COLORWAY[0],
-        customdata=[[_fmt(v, cur)] for _, v in top],
-        text=[_fmt(v, cur) for _, v in top],
+        customdata=[[format_money(v, cur, code=True)] for _, v in top],
+        text=[format_compact(v, cur) for _, v in top],
         textposition="auto",
         hovertemplate="<b>%{y}</b><br>%{customdata[0]}<extra></extra>",
         showlegend=False,
@@ -623,11 +634,12 @@ def top_accounts(
     what = f"Top {min(n, len(ranked))} payer accounts by net spend"
     fig.update_layout(
         template=TEMPLATE,
-        title=title or f"{what} — {cur}, {_VIEW_LABEL[view]}",
-        xaxis={
-            "title": {"text": _money_title("Net spend", cur, view)},
-            "tickformat": _money_format(cur),
-        },
+        title=title or f"{what} — {cur}, {schema.VIEW_LABELS[view]}",
+        xaxis=_money_axis(
+            _money_title("Net spend", cur, view),
+            min((v for _, v in top), default=None),
+            max((v for _, v in top), default=None),
+        ),
         yaxis={"title": {"text": "Payer account"}, "automargin": True},
         margin={"l": 220},
         height=max(360, 60 + 34 * len(top)),
@@ -643,7 +655,7 @@ def top_accounts(
     if rest:
         fig.update_layout(
             title_text=f"{fig.layout.title.text}<br><sup>{len(rest)} other accounts:"
-            f" {_fmt(rest_total, cur)}</sup>"
+            f" {format_money(rest_total, cur, code=True)}</sup>"
         )
     if not top:
         _empty(fig, "No invoices in this selection")
@@ -689,47 +701,26 @@ def credit_memos(
     --------
     >>> fig = charts.credit_memos(df, currency="USD")  # doctest: +SKIP
     """
-    _check_view(view)
-    sel = _filter(df, accounts=accounts, periods=periods, types=("CREDIT_MEMO",))
+    schema.check_view(view)
+    sel = _filter(df, accounts=accounts, periods=periods)
+    sel = sel.loc[(documents.kinds(sel) == documents.CREDIT_MEMO).to_numpy()]
     if sel.empty and currency is None:
         cur = "—"
     else:
         cur = _one_currency(sel, view, currency)
     rows = _rows(sel, view, cur)
-    labels = {
-        str(a): _account_label(a, nm)
-        for a, nm in zip(rows["account_id"], rows["account_name"], strict=True)
-    }
     sums = _exact_sums(rows, ["billing_period", "account_id"], f"{view}_total")
-    months = _periods_between(min(k[0] for k in sums), max(k[0] for k in sums)) if sums else []
-    month_totals = {m: Decimal(0) for m in months}
-    for (m, _), v in sums.items():
-        month_totals[m] += v
     fig = go.Figure()
-    for acct in sorted({k[1] for k in sums}, key=lambda a: labels[str(a)]):
-        ys = [sums.get((m, acct)) for m in months]
-        name = labels[str(acct)]
-        fig.add_bar(
-            x=months,
-            y=[float(v) if v is not None else None for v in ys],
-            name=name,
-            customdata=[[_fmt(v, cur) if v is not None else "–"] for v in ys],
-            hovertemplate=f"<b>{name}</b><br>%{{x}}: %{{customdata[0]}}<extra></extra>",
-        )
+    month_totals = _stacked_bars(fig, sums, _account_labels(rows), cur)
     fig.update_layout(
         template=TEMPLATE,
         barmode="relative",
-        title=title or f"Credit memos by billing month — {cur}, {_VIEW_LABEL[view]}",
-        xaxis={
-            "title": {"text": "Billing period"},
-            "type": "category",
-            "categoryorder": "array",
-            "categoryarray": months,
-        },
-        yaxis={
-            "title": {"text": _money_title("Credit memos", cur, view)},
-            "tickformat": _money_format(cur) if cur != "—" else None,
-        },
+        title=title or f"Credit memos by billing month — {cur}, {schema.VIEW_LABELS[view]}",
+        xaxis=_month_axis(list(month_totals)),
+        yaxis=_money_axis(
+            _money_title("Credit memos", cur, view),
+            *_stack_bounds((m, v) for (m, _), v in sums.items()),
+        ),
         meta=_meta(
             "credit_memos",
             currency=cur,
@@ -781,44 +772,38 @@ def currency_mix(
     --------
     >>> fig = charts.currency_mix(df, view="payment")  # doctest: +SKIP
     """
-    _check_view(view)
-    sel = _filter(df, periods=periods)
+    schema.check_view(view)
+    sel = documents.spend(_filter(df, periods=periods))
     curs = currencies(sel, view)
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for p, c in zip(sel["billing_period"], sel[f"{view}_currency"], strict=True):
         if c is None or c is pd.NA:
             continue
-        counts[(_period_str(p), str(c))] += 1
+        counts[(month_str(p), str(c))] += 1
     sums = _exact_sums(
         sel.dropna(subset=[f"{view}_currency"]),
         ["billing_period", f"{view}_currency"],
         f"{view}_total",
     )
-    months = (
-        _periods_between(min(k[0] for k in counts), max(k[0] for k in counts)) if counts else []
-    )
+    months = span(k[0] for k in counts)
     fig = go.Figure()
     for c in curs:
         fig.add_bar(
             x=months,
             y=[counts.get((m, c), 0) for m in months],
             name=c,
-            customdata=[[_fmt(sums.get((m, c), Decimal(0)), c)] for m in months],
+            customdata=[[format_money(sums.get((m, c), Decimal(0)), c, code=True)] for m in months],
             hovertemplate=(
-                f"<b>{c}</b><br>%{{x}}: %{{y}} invoices<br>net %{{customdata[0]}}<extra></extra>"
+                f"<b>{c}</b><br>%{{x}}: %{{y}} invoices and credit memos"
+                "<br>net %{customdata[0]}<extra></extra>"
             ),
         )
     fig.update_layout(
         template=TEMPLATE,
         barmode="stack",
         title=title
-        or f"Currency mix — invoices per {_VIEW_LABEL[view]} (counts, never summed money)",
-        xaxis={
-            "title": {"text": "Billing period"},
-            "type": "category",
-            "categoryorder": "array",
-            "categoryarray": months,
-        },
+        or f"Currency mix — invoices per {schema.VIEW_LABELS[view]} (counts, never summed money)",
+        xaxis=_month_axis(months),
         yaxis={"title": {"text": "Invoices and credit memos (count)"}, "tickformat": ",d"},
         meta=_meta(
             "currency_mix",
@@ -858,7 +843,8 @@ def completeness_heatmap(
     Returns
     -------
     plotly.graph_objects.Figure
-        A heatmap of counts of ``INVOICE`` rows (credit memos and receipts not counted);
+        A heatmap counting each cell's invoices and tax invoices (credit memos and payment
+        receipts not counted, as in :func:`invoicekit.completeness_grid`);
         ``meta["invoicekit"]["missing"]`` lists ``[account_id, "YYYY-MM"]`` pairs with none.
 
     Examples
@@ -867,7 +853,8 @@ def completeness_heatmap(
     >>> fig.layout.meta["invoicekit"]["missing"]  # doctest: +SKIP
     []
     """
-    inv = df.loc[(df["invoice_type"] == "INVOICE").fillna(False).astype(bool)]
+    # an invoice, or a tax invoice restating one, is there (as reconcile.completeness_grid counts)
+    inv = df.loc[documents.kinds(df).isin([documents.INVOICE, documents.TAX_INVOICE]).to_numpy()]
     if start is None:
         start = df["billing_period"].min() if len(df) else None
     if end is None:
@@ -875,10 +862,7 @@ def completeness_heatmap(
     if start is None or end is None or pd.isna(start) or pd.isna(end):
         months: list[str] = []
     else:
-        s, e = _as_period(start, "start"), _as_period(end, "end")
-        if e < s:
-            raise InvalidArgumentError(f"end {e} is before start {s}")
-        months = _periods_between(str(s), str(e))
+        months = month_range(start, end)
     names = {
         str(a): n
         for a, n in zip(df["account_id"], df["account_name"], strict=True)
@@ -893,7 +877,7 @@ def completeness_heatmap(
         ids = sorted(str(a) for a in accounts)
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for a, p in zip(inv["account_id"], inv["billing_period"], strict=True):
-        counts[(str(a), _period_str(p))] += 1
+        counts[(str(a), month_str(p))] += 1
     z = [[counts.get((a, m), 0) for m in months] for a in ids]
     ylabels = [_account_label(a, names.get(a)) for a in ids]
     missing = [[a, m] for a in ids for m in months if counts.get((a, m), 0) == 0]
@@ -910,7 +894,7 @@ def completeness_heatmap(
             xgap=2,
             ygap=2,
             colorbar={"title": {"text": "Invoices"}},
-            hovertemplate="%{y}<br>%{x}: %{z} invoice(s)<extra></extra>",
+            hovertemplate="%{y}<br>%{x}: %{z} invoice(s), tax invoices included<extra></extra>",
         )
     )
     fig.update_layout(
@@ -962,15 +946,15 @@ def exchange_rates(
     --------
     >>> fig = charts.exchange_rates(df, view="payment")  # doctest: +SKIP
     """
-    _check_view(view)
-    sel = _filter(df, periods=periods, types=None)
+    schema.check_view(view)
+    sel = _filter(df, periods=periods)
     rate_col, src_col, tgt_col = f"{view}_fx_rate", f"{view}_fx_source", f"{view}_currency"
     sel = sel.loc[sel[rate_col].notna() & sel[src_col].notna()]
     by_pair: dict[str, dict[str, list[Decimal]]] = defaultdict(lambda: defaultdict(list))
     for p, s, t, r in zip(
         sel["billing_period"], sel[src_col], sel[tgt_col], sel[rate_col], strict=True
     ):
-        by_pair[f"{s}→{t}"][_period_str(p)].append(Decimal(r))
+        by_pair[f"{s}→{t}"][month_str(p)].append(Decimal(r))
     pairs = sorted(by_pair)
     rows = max(1, len(pairs))
     fig = make_subplots(
@@ -1002,7 +986,7 @@ def exchange_rates(
             ],
             hovertemplate=(
                 f"<b>{pair}</b><br>%{{x}}: %{{customdata[0]}} – %{{customdata[1]}}"
-                f" {tgt} per {src}<br>%{{customdata[2]}} invoice(s)<extra></extra>"
+                f" {tgt} per {src}<br>%{{customdata[2]}} document(s)<extra></extra>"
             ),
             row=i,
             col=1,
@@ -1013,13 +997,13 @@ def exchange_rates(
     fig.update_xaxes(title_text="Billing period", row=rows, col=1)
     fig.update_layout(
         template=TEMPLATE,
-        title=title or f"Exchange rates applied — {_VIEW_LABEL[view]} view",
+        title=title or f"Exchange rates applied — {schema.VIEW_LABELS[view]} view",
         showlegend=False,
         height=max(360, 80 + 230 * rows),
         meta=_meta("exchange_rates", view=view, rates=meta_rates),
     )
     if not pairs:
-        _empty(fig, f"No currency conversion in the {_VIEW_LABEL[view]} view")
+        _empty(fig, f"No currency conversion in the {schema.VIEW_LABELS[view]} view")
     return fig
 
 

@@ -148,7 +148,6 @@ def utc_iso(t: datetime) -> str:
     return t.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-
 def real_now() -> datetime:
     """The wall clock (UTC) — for protocol and evidence time only, never a business decision.
 

@@ -35,6 +35,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,6 +51,7 @@ __all__ = [
     "SPEND_KINDS",
     "PAYABLE_KINDS",
     "MAIN_DOCUMENT",
+    "MAIN_DOCUMENT_LABEL",
     "SUPPLEMENTAL_DOCUMENT",
     "kind_of",
     "kinds",
@@ -61,6 +63,8 @@ __all__ = [
     "plural",
     "describe",
     "document_label",
+    "count_documents",
+    "describe_documents",
 ]
 
 INVOICE = "invoice"
@@ -76,6 +80,8 @@ PAYABLE_KINDS = frozenset({INVOICE, CREDIT_MEMO})
 MAIN_DOCUMENT = "INVOICE"
 #: What any other document of a row is called.
 SUPPLEMENTAL_DOCUMENT = "supplemental document"
+#: A row's own PDF when the row's kind is not known (an archive verified without summaries).
+MAIN_DOCUMENT_LABEL = "main document"
 
 _PLURALS = {
     INVOICE: "invoices",
@@ -96,7 +102,9 @@ _SUPPLEMENT_LABELS = {
 
 
 def _blank(value: Any) -> bool:
-    return value is None or value != value or type(value).__name__ == "NAType" or value == ""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return value != value or value == ""
 
 
 def kind_of(invoice_type: Any, commercial_invoice_id: Any = None) -> str:
@@ -111,7 +119,7 @@ def kinds(df: pd.DataFrame) -> pd.Series:
     import numpy as np
     import pandas as pd
 
-    itype = df["invoice_type"].astype(object).to_numpy()
+    itype = df["invoice_type"].astype(object).fillna("").to_numpy()  # a null type: an invoice
     out = np.full(len(df), INVOICE, dtype=object)
     out[itype == "CREDIT_MEMO"] = CREDIT_MEMO
     out[itype == "PAYMENT_RECEIPT"] = PAYMENT_RECEIPT
@@ -124,7 +132,7 @@ def _present(series: pd.Series) -> np.ndarray:
     import numpy as np
 
     s = series.astype(object)
-    return np.asarray(s.notna() & (s != ""), dtype=bool)
+    return np.asarray(s.notna() & (s.fillna("") != ""), dtype=bool)
 
 
 def is_spend(df: pd.DataFrame) -> np.ndarray:
@@ -184,3 +192,53 @@ def document_label(document_type: Any, row_kind: str = INVOICE) -> str:
     if str(document_type) == MAIN_DOCUMENT:
         return row_kind
     return _SUPPLEMENT_LABELS.get(str(document_type), str(document_type).lower().replace("_", " "))
+
+
+def count_documents(frame: pd.DataFrame) -> dict[str, int]:
+    """Documents by kind: main documents by their row's kind, the others as supplemental.
+
+    ``frame`` has ``document_type`` and, optionally, ``kind`` (a row's kind, as in the frame
+    :func:`invoicekit.archive.download_invoice_pdfs` returns); main documents without a
+    kind count as ``"main document"``. Keys follow :data:`KINDS`, zeros
+    left out.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> docs = pd.DataFrame({"document_type": ["INVOICE", "INVOICE", "SUPPLEMENT"],
+    ...                      "kind": ["invoice", "credit memo", "supplement"]})
+    >>> count_documents(docs)
+    {'invoice': 1, 'credit memo': 1, 'supplemental document': 1}
+    """
+    main = frame["document_type"].astype(object).to_numpy() == MAIN_DOCUMENT
+    if "kind" in frame.columns:
+        kinds = (
+            frame["kind"]
+            .astype(object)
+            .where(frame["kind"].notna(), MAIN_DOCUMENT_LABEL)
+            .to_numpy()
+        )
+    else:
+        kinds = [MAIN_DOCUMENT_LABEL] * len(frame)
+    found: dict[str, int] = {}
+    for is_main, kind in zip(main, kinds, strict=True):
+        key = kind if is_main else SUPPLEMENTAL_DOCUMENT
+        found[key] = found.get(key, 0) + 1
+    order = [*KINDS, MAIN_DOCUMENT_LABEL, SUPPLEMENTAL_DOCUMENT]
+    ordered = {k: found.pop(k) for k in order if k in found}
+    return {**ordered, **found}
+
+
+def describe_documents(counts: Mapping[str, int]) -> str:
+    """``"173 documents: 156 invoices, 12 credit memos, 5 supplemental documents"``.
+
+    Examples
+    --------
+    >>> describe_documents({"invoice": 2, "supplemental document": 1})
+    '3 documents: 2 invoices, 1 supplemental document'
+    >>> describe_documents({})
+    '0 documents'
+    """
+    total = sum(counts.values())
+    head = plural(total, "document")
+    return f"{head}: {describe(dict(counts))}" if total else head

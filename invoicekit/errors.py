@@ -140,11 +140,7 @@ def translate_client_error(
     request_id = (response.get("ResponseMetadata") or {}).get("RequestId")
     fix = _FIXES.get(code, "see the message above").format(op=op or "the operation")
     who = f"account {account_id}" if account_id else "the account"
-    cls = (
-        ThrottledError
-        if code in THROTTLING_CODES
-        else ApiError
-    )
+    cls = ThrottledError if code in THROTTLING_CODES else ApiError
     return cls(
         f"{op or 'AWS call'} failed for {who}: {code}: {text} (fix: {fix})",
         operation=op,

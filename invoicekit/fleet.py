@@ -26,7 +26,6 @@ refreshable credentials, so long runs renew them before they expire.
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import threading
@@ -40,7 +39,7 @@ import yaml
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.utils import parse_timestamp
 
-from invoicekit import _client
+from invoicekit import _botocore, _client
 from invoicekit.errors import ConfigError
 
 __all__ = [
@@ -297,10 +296,11 @@ def _botocore_session(
     import botocore.session
 
     template = _template()
-    bs = botocore.session.Session(
-        event_hooks=copy.copy(template._original_handler),  # noqa: SLF001 - see docstring
-        include_builtin_handlers=False,
-    )
+    handlers = _botocore.copy_handlers(template)
+    if handlers is None:  # another botocore: register the built-in handlers the slow way
+        bs = botocore.session.Session()
+    else:
+        bs = botocore.session.Session(event_hooks=handlers, include_builtin_handlers=False)
     if config_file:
         bs.set_config_variable("config_file", config_file)
     if credentials_file:
@@ -324,13 +324,9 @@ def _share_credential_files(bs: Any) -> None:
     from botocore.credentials import create_credential_resolver
 
     resolver = create_credential_resolver(bs)
-    for name, attribute, parse in (
-        ("shared-credentials-file", "_ini_parser", _parsed_credentials_file),
-        ("config-file", "_config_parser", _parsed_config_file),
-    ):
-        provider = resolver.get_provider(name) if hasattr(resolver, "get_provider") else None
-        if provider is not None and hasattr(provider, attribute):
-            setattr(provider, attribute, parse)
+    _botocore.set_provider_parsers(
+        resolver, credentials_file=_parsed_credentials_file, config_file=_parsed_config_file
+    )
     bs.register_component("credential_provider", resolver)
 
 
@@ -368,11 +364,7 @@ def _boto3_session(bs: Any, **kwargs: Any) -> Any:
     import boto3
 
     session = boto3.Session(botocore_session=bs, **kwargs)
-    paths = bs.get_component("data_loader").search_paths
-    if len(paths) != len(set(paths)):
-        with _TEMPLATE_LOCK:
-            unique = list(dict.fromkeys(paths))
-            paths[:] = unique
+    _botocore.dedupe_search_paths(bs.get_component("data_loader"), _TEMPLATE_LOCK)
     return session
 
 
@@ -417,8 +409,8 @@ def _share_config(bs: Any) -> None:
     (``full_config``); later sessions get the same (read-only) result. The key includes each
     file's modification time and size, so an edited file is parsed again.
     """
-    if not hasattr(bs, "_config") or bs._config is not None:  # noqa: SLF001
-        return  # another botocore version: it parses the files itself
+    if not _botocore.can_share_config(bs):
+        return  # parsed already, or another botocore version: it parses the files itself
     key = (
         _file_signature(bs.get_config_variable("config_file")),
         _file_signature(bs.get_config_variable("credentials_file")),
@@ -431,7 +423,7 @@ def _share_config(bs: Any) -> None:
                 _CONFIGS.clear()
             _CONFIGS[key] = parsed
             return
-    bs._config = parsed  # noqa: SLF001 - botocore caches full_config here
+    _botocore.share_parsed_config(bs, parsed)
 
 
 def _check_profiles(
@@ -710,6 +702,8 @@ class Fleet:
     _locks: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     # (source_profile, region, endpoint) -> (source session, its STS client), shared by roles
     _sources: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # SDK operation calls the fleet itself sent (AssumeRole attempts, retries included)
+    _calls: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- construction --------------------------------------------------------------------------
 
@@ -886,7 +880,6 @@ class Fleet:
                 bs = _botocore_session(self.config_file, self.credentials_file, acct.profile)
                 _share_credential_files(bs)
                 session = _boto3_session(bs, region_name=region)
-                _client.set_session_endpoint(session, endpoint)
                 creds = session.get_credentials()
                 if creds is None:
                     raise self._no_credentials(acct)
@@ -933,10 +926,12 @@ class Fleet:
                     )
                     _share_credential_files(bs)
                     source = _boto3_session(bs, region_name=region)
-                    _client.set_session_endpoint(source, endpoint)
                     found = (source, None)
                     if source.get_credentials() is not None:
-                        sts = _client.client(source, "sts", account_id=acct.id)
+                        sts = _client.client(
+                            source, "sts", account_id=acct.id, endpoint_url=endpoint
+                        )
+                        self._count_assume_role(sts)
                         found = (source, sts)
                         self._sources[key] = found
         source, sts = found
@@ -980,9 +975,50 @@ class Fleet:
         # but only ever uses the assumed-role credentials.
         role_bs = _botocore_session(self.config_file, self.credentials_file, acct.source_profile)
         role_bs.register_component("credential_provider", CredentialResolver([_Provider()]))
-        session = _boto3_session(role_bs, region_name=region)
-        _client.set_session_endpoint(session, endpoint)
-        return session
+        return _boto3_session(role_bs, region_name=region)
+
+    def client(self, account: str | PayerAccount, service: str = "invoicing", **opts: Any) -> Any:
+        """The account's (cached) client for ``service``, from the one factory.
+
+        The fleet file's ``endpoint_url`` is passed to :func:`invoicekit._client.client`
+        explicitly; ``opts`` are the factory's (``max_pool_connections``, ``retry_mode``,
+        ``max_attempts``). The same object as ``AccountAccess(fleet, account).client(service)``.
+
+        Examples
+        --------
+        >>> from invoicekit.fleet import Fleet
+        >>> f = Fleet.from_accounts(["111111111111"], endpoint_url="http://127.0.0.1:4566")
+        >>> c = f.client("111111111111", "sts")
+        >>> c.meta.endpoint_url, c is f.client("111111111111", "sts")
+        ('http://127.0.0.1:4566', True)
+        """
+        acct = self.account(account)
+        return _client.client(
+            self.session_for(acct),
+            service,
+            account_id=acct.id,
+            endpoint_url=self.endpoint_override(acct),
+            **opts,
+        )
+
+    @property
+    def assume_role_calls(self) -> int:
+        """``AssumeRole`` requests this fleet has sent so far (botocore's retries included).
+
+        A run's share is the difference before and after it (sessions are cached, so a second
+        run on the same fleet usually sends none).
+        """
+        with self._lock:
+            return self._calls.get("AssumeRole", 0)
+
+    def _count_assume_role(self, sts: Any) -> None:
+        def count(**_: Any) -> None:
+            with self._lock:
+                self._calls["AssumeRole"] = self._calls.get("AssumeRole", 0) + 1
+
+        sts.meta.events.register(
+            "before-send.sts.AssumeRole", count, unique_id=f"invoicekit.fleet.count.{id(self)}"
+        )
 
     def endpoint_url_for(
         self, account: str | PayerAccount, service: str = "invoicing"
@@ -1000,25 +1036,14 @@ class Fleet:
         >>> f.endpoint_url_for("111111111111")
         'http://127.0.0.1:4566'
         """
-        from botocore.configprovider import ConfiguredEndpointProvider
-
         acct = self.account(account)
-        session = self.session_for(acct)
-        override = _client.session_endpoint(session)
+        override = self.endpoint_override(acct)
         if override:
             return override
-        bs = session._session  # noqa: SLF001 - boto3 exposes no public accessor
-        if bs.get_config_variable("ignore_configured_endpoint_urls"):
-            return None
-        provider = ConfiguredEndpointProvider(
-            full_config=bs.full_config,
-            scoped_config=bs.get_scoped_config(),
-            client_name=service,
-        )
-        url = provider.provide()
-        if url:
+        session = self.session_for(acct)
+        if _botocore.configured_endpoint(session, service):
             # what botocore actually uses (it also normalises the URL)
-            return _client.client(session, service, account_id=acct.id).meta.endpoint_url
+            return self.client(acct, service).meta.endpoint_url
         return None
 
     def endpoint_host(self, account: str | PayerAccount, service: str = "invoicing") -> str | None:
@@ -1054,8 +1079,11 @@ class _RoleCredentials(DeferredRefreshableCredentials):
     def _fetch_scaled(self) -> dict[str, Any]:
         data = self._fetch()
         expiry = parse_timestamp(data["expiry_time"])
-        lifetime = (expiry - self._time_fetcher()).total_seconds()
+        lifetime = (expiry - _botocore.credentials_time(self)).total_seconds()
         if lifetime > 0:
-            self._advisory_refresh_timeout = min(15 * 60, lifetime / 4)
-            self._mandatory_refresh_timeout = min(10 * 60, lifetime / 8)
+            _botocore.set_refresh_windows(
+                self,
+                advisory_s=min(15 * 60, lifetime / 4),
+                mandatory_s=min(10 * 60, lifetime / 8),
+            )
         return data

@@ -5,27 +5,31 @@ The range ``start``..``end`` (months, both inclusive) is split into API-legal wi
 ``Filter.TimeInterval`` per calendar month of issue dates (UTC, StartDate inclusive, EndDate
 exclusive — the API refuses intervals longer than a month). Every (account, window) pair is one
 task; tasks run on a bounded thread pool, dispatched round-robin across accounts with at most
-``per_account`` requests of one account in flight. Each account has its own boto3 client (from
-:mod:`invoicekit._client`, botocore "standard" retries) and its own pacing: at most
-``rate_per_account`` requests per second (bursts of 4), halved when the account is throttled
-anyway and won back as answers succeed, so a throttled account slows down on its own and the
-others keep going. Accounts are set up (session, credentials, client) by a few setup workers
-while the others already send requests.
+``per_account`` requests of one account in flight. Each account is reached through its
+:class:`~invoicekit.access.AccountAccess` (session, endpoint, a paced client with botocore
+"standard" retries): at most ``rate_per_account`` requests per second (bursts of 4), halved when
+the account is throttled anyway and won back as answers succeed, so a throttled account slows
+down on its own and the others keep going. Accounts are set up (session, credentials, client)
+by a few setup workers while the others already send requests.
 
 A failure of one account (access denied, no credentials, an unknown profile, throttling that
-outlasts the retries) is collected — ``df.attrs["failures"]`` — and the other accounts' data is
-kept.
+outlasts the retries) is collected as a typed :class:`~invoicekit.outcomes.Failure` in the
+run's :class:`~invoicekit.outcomes.RunReport` (``invoicekit.run_report(df)``; the thin view
+``df.attrs["failures"]`` keeps the dicts of version 0.1), and the other accounts' data is kept.
 
 Examples
 --------
 >>> import invoicekit as ik
 >>> df = ik.read_invoice_summaries("fleet.yml", "2025-01", "2025-12")  # doctest: +SKIP
->>> df.attrs["failures"], df.attrs["api_calls"]  # doctest: +SKIP
+>>> report = ik.run_report(df)  # doctest: +SKIP
+>>> report.failures, report.api_calls  # doctest: +SKIP
 ([], 1200)
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import heapq
 import itertools
 import logging
@@ -40,7 +44,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from invoicekit import clock
+from invoicekit import _botocore, clock, errors
+from invoicekit.access import MIN_RATE_PER_ACCOUNT, AccountAccess, check_rate
 from invoicekit.errors import (
     ConfigError,
     InvalidArgumentError,
@@ -54,7 +59,7 @@ from invoicekit.months import (
     parse_month,
     split_windows,
 )
-from invoicekit.outcomes import WindowResult
+from invoicekit.outcomes import Failure, RunReport, WindowResult, attach
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -71,6 +76,8 @@ __all__ = [
     "read_invoice_summaries",
     "SummaryStream",
     "WindowResult",
+    "CONFIG_CODES",
+    "MIN_RATE_PER_ACCOUNT",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,8 +96,8 @@ DEFAULT_RATE_PER_ACCOUNT = 5.0
 BURST_PER_ACCOUNT = 4
 #: Threads that set accounts up (session, credentials, client) while the others send requests.
 SETUP_WORKERS = 4
-#: The lowest pace a throttled account slows down to (requests/s).
-MIN_RATE_PER_ACCOUNT = 0.5
+# MIN_RATE_PER_ACCOUNT (the lowest pace a throttled account slows down to) comes from
+# invoicekit.access and stays importable from here.
 #: botocore's retries after the first try, per request (``_client.MAX_ATTEMPTS`` when None).
 MAX_ATTEMPTS: int | None = None
 #: botocore retry mode of the loader's clients: the pacing here is the client-side rate limiter
@@ -99,34 +106,14 @@ RETRY_MODE = "standard"
 _OPERATION = "ListInvoiceSummaries"
 # (The month and window helpers live in invoicekit.months; the names above stay importable from
 # here for callers of version 0.1.)
-# Error codes that end an account's run: its other windows would fail the same way.
-_TRANSIENT_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "InternalServerException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "InternalFailure",
-        "ValidationException",
-    }
-)
-# Answers that mean "slow down" (the pacer halves the account's rate).
-_THROTTLING_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "ThrottledException",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "RequestThrottled",
-        "SlowDown",
-    }
-)
-# Failure codes that mean "the configuration is wrong", not "AWS said no".
-CONFIG_CODES = frozenset({"NoCredentials", "PartialCredentials", "ProfileNotFound", "ConfigError"})
+#: Failure codes that mean "the configuration is wrong" (``errors.CONFIG_CODES``; the name stays
+#: importable from here).
+CONFIG_CODES = errors.CONFIG_CODES
+# Failure codes after which the account's other windows may still succeed (the rest end the
+# account's run: its other windows would fail the same way). Throttling and server errors that
+# outlasted botocore's retries, and a window the API refused (ValidationException: that window's
+# filter, not the account).
+_WINDOW_ONLY_CODES = errors.RETRYABLE_CODES | {"ValidationException"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,13 +162,11 @@ class _Failed(Exception):
 
 _tls = threading.local()
 _CAPTURE_ID = "invoicekit.loader.capture-body"
-_PACE_ID = "invoicekit.loader.pace"
-_NOTE_ID = "invoicekit.loader.note-answer"
 
 
 def _capture_body(http_response: Any = None, **_: Any) -> None:
     # after-call hook: runs in the calling thread, right after the response was parsed.
-    _tls.body = getattr(http_response, "content", b"") or b""
+    _tls.body = _botocore.response_body(http_response)
 
 
 def _classify(exc: BaseException, account_id: str, calls: int) -> _Failed:
@@ -194,7 +179,7 @@ def _classify(exc: BaseException, account_id: str, calls: int) -> _Failed:
         meta = exc.response.get("ResponseMetadata") or {}
         calls += 1 + int(meta.get("RetryAttempts") or 0) if op == _OPERATION else 0
         return _Failed(
-            err.code or "ClientError", op, str(err), err.code not in _TRANSIENT_CODES, calls
+            err.code or "ClientError", op, str(err), err.code not in _WINDOW_ONLY_CODES, calls
         )
     if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
         code = "NoCredentials" if isinstance(exc, bx.NoCredentialsError) else "PartialCredentials"
@@ -222,7 +207,7 @@ def _classify(exc: BaseException, account_id: str, calls: int) -> _Failed:
         return _Failed(
             getattr(exc, "code", None) or type(exc).__name__, _OPERATION, str(exc), True, calls
         )
-    if isinstance(exc, _TRANSIENT_BOTOCORE):
+    if isinstance(exc, _transient_botocore()):
         # A dropped connection or a read timeout that outlasted botocore's retries: this
         # window failed, the account's other windows may well succeed.
         return _Failed(
@@ -246,14 +231,13 @@ def _classify(exc: BaseException, account_id: str, calls: int) -> _Failed:
     raise exc
 
 
+@functools.cache
 def _transient_botocore() -> tuple[type, ...]:
+    # botocore loads on first use, not when the loader is imported (``invoicekit --help``)
     from botocore import exceptions as bx
 
     return (bx.ConnectionClosedError, bx.ReadTimeoutError, bx.IncompleteReadError,
             bx.ResponseStreamingError)  # fmt: skip
-
-
-_TRANSIENT_BOTOCORE = _transient_botocore()
 
 
 def _fetch_window(
@@ -298,116 +282,28 @@ def _fetch_window(
     return WindowResult(account_id, window, records, clock.now(), calls, pages)
 
 
-class _Pacer:
-    """One account's request pacing: a token bucket whose rate halves on throttling (AIMD).
-
-    ``rate`` requests per second with bursts of ``burst``; a throttling answer halves the rate
-    (not below :data:`MIN_RATE_PER_ACCOUNT`) and empties the bucket, every successful answer
-    wins back 5 % of the configured rate. Tokens are taken when a request is really sent
-    (botocore's ``before-send`` event: first pages, later pages and retries alike), so the
-    account's server-side quota sees at most ``burst + rate x t`` requests in any ``t``
-    seconds. ``pending`` counts tasks handed to a worker that have not sent yet, so the
-    dispatcher does not hand out more than the bucket holds. Thread-safe.
-    """
-
-    __slots__ = ("max_rate", "rate", "burst", "tokens", "stamp", "pending", "_lock")
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.max_rate = self.rate = float(rate)
-        self.burst = float(burst)
-        self.tokens = self.burst
-        self.stamp = time.monotonic()
-        self.pending = 0
-        self._lock = threading.Lock()
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-
-    def due_in(self) -> float:
-        """Seconds until a newly dispatched task could send without waiting (0: now)."""
-        with self._lock:
-            self._refill()
-            missing = self.pending + 1 - self.tokens
-            return missing / self.rate if missing > 1e-9 else 0.0
-
-    def dispatched(self) -> None:
-        with self._lock:
-            self.pending += 1
-
-    def cancel(self) -> None:
-        """A dispatched task ended without sending anything."""
-        with self._lock:
-            self.pending -= 1
-
-    def acquire(self, first: bool) -> float:
-        """Take a token for a request about to be sent; the seconds to wait before sending."""
-        with self._lock:
-            if first:
-                self.pending -= 1
-            self._refill()
-            self.tokens -= 1.0
-            return -self.tokens / self.rate if self.tokens < 0 else 0.0
-
-    def throttled(self) -> None:
-        with self._lock:
-            self._refill()
-            self.rate = max(MIN_RATE_PER_ACCOUNT, self.rate / 2)
-            self.tokens = min(self.tokens, 0.0)
-
-    def succeeded(self) -> None:
-        if self.rate < self.max_rate:
-            with self._lock:
-                self._refill()
-                self.rate = min(self.max_rate, self.rate + 0.05 * self.max_rate)
-
-
-def _pace_send(**_: Any) -> None:
-    # before-send hook (the calling thread, right before the request goes on the wire).
-    # Returns None: botocore sends the request.
-    pacer = getattr(_tls, "pacer", None)
-    if pacer is None:
-        return
-    first, _tls.first = _tls.first, False
-    delay = pacer.acquire(first)
-    if delay > 0:
-        time.sleep(delay)
-
-
-def _note_answer(response: Any = None, **_: Any) -> None:
-    # needs-retry hook: every attempt's answer, before botocore decides to retry.
-    pacer = getattr(_tls, "pacer", None)
-    if pacer is None or not response:
-        return
-    error = (response[1] or {}).get("Error") or {}
-    if error.get("Code") in _THROTTLING_CODES:
-        pacer.throttled()
-    elif not error:
-        pacer.succeeded()
-
-
 class _Account:
     """Per-account dispatch state (main thread) and its client, made once by a setup worker."""
 
-    __slots__ = ("account", "windows", "in_flight", "queued", "dead", "pacer", "_client", "_error")
+    __slots__ = (
+        "access", "account", "windows", "in_flight", "queued", "dead", "pacer", "_client", "_error"
+    )  # fmt: skip
 
-    def __init__(
-        self, account: PayerAccount, windows: list[Window], pacer: _Pacer | None = None
-    ) -> None:
-        self.account = account
+    def __init__(self, access: AccountAccess, windows: list[Window]) -> None:
+        self.access = access
+        self.account: PayerAccount = access.account
         self.windows = deque(windows)
         self.in_flight = 0
         self.queued = False
         self.dead = False
-        self.pacer = pacer
+        self.pacer = access.pacer
         self._client: Any = None
         self._error: BaseException | None = None
 
-    def set_up(self, fleet: Fleet, capture: bool) -> None:
+    def set_up(self, capture: bool) -> None:
         """Make the account's session and client (a setup worker); a failure is kept."""
         try:
-            self._client = _make_client(fleet, self.account, capture)
+            self._client = _make_client(self.access, capture)
         except Exception as exc:
             self._error = exc
 
@@ -418,21 +314,10 @@ class _Account:
         return self._client
 
 
-def _make_client(fleet: Fleet, account: PayerAccount, capture: bool) -> Any:
-    # The factory applies the retry policy and caches the client per session; the loader's own
-    # per-account pacing (_Pacer, via the two hooks) is the client-side rate limiter.
-    from invoicekit import _client
-
-    c = _client.client(
-        fleet.session_for(account),
-        "invoicing",
-        account_id=account.id,
-        max_attempts=MAX_ATTEMPTS,
-        retry_mode=RETRY_MODE,
-    )
-    events = c.meta.events
-    events.register(f"before-send.invoicing.{_OPERATION}", _pace_send, unique_id=_PACE_ID)
-    events.register(f"needs-retry.invoicing.{_OPERATION}", _note_answer, unique_id=_NOTE_ID)
+def _make_client(access: AccountAccess, capture: bool) -> Any:
+    # The account's paced client (botocore "standard" retries): its pacer is the client-side
+    # rate limiter. Without a rate it is the account's plain client from the factory.
+    c = access.client("invoicing", retry_mode=RETRY_MODE, max_attempts=MAX_ATTEMPTS, paced=True)
     if capture:
         c.meta.events.register(
             f"after-call.invoicing.{_OPERATION}", _capture_body, unique_id=_CAPTURE_ID
@@ -441,14 +326,56 @@ def _make_client(fleet: Fleet, account: PayerAccount, capture: bool) -> Any:
 
 
 class _Run:
-    """Bookkeeping shared by the dispatcher and the caller: failures and API calls."""
+    """Bookkeeping shared by the dispatcher and the caller: failures and API calls.
+
+    ``api_calls`` counts ListInvoiceSummaries requests (botocore's retries included, from each
+    answer's ``RetryAttempts``); :meth:`report` adds the ``AssumeRole`` requests the fleet sent
+    meanwhile (the role accounts' first credentials, and refreshes during a long run).
+    """
 
     def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
         self.names = {a.id: a.name for a in fleet.accounts}
         self.api_calls = 0
         self.failures: list[dict] = []
         self._by_key: dict[tuple[str, str], dict] = {}
         self.windows_ok = 0
+        self._assume_role_at_start = self._assume_role_total()
+
+    def _assume_role_total(self) -> int:
+        return int(getattr(self.fleet, "assume_role_calls", 0) or 0)
+
+    @property
+    def assume_role_calls(self) -> int:
+        """AssumeRole requests sent since the run started (by this fleet)."""
+        return max(0, self._assume_role_total() - self._assume_role_at_start)
+
+    def report(self, *, elapsed_s: float = 0.0, **extra: Any) -> RunReport:
+        """The run's :class:`RunReport` as of now (``operation="load"``)."""
+        assume_role = self.assume_role_calls
+        failures = [
+            Failure(
+                account_id=f["account_id"],
+                operation=f["operation"],
+                code=f["code"],
+                message=f["message"],
+                account_name=f["account_name"],
+                windows=tuple(f["windows"]),
+                config=f["code"] in CONFIG_CODES,
+            )
+            for f in self.failures
+        ]
+        return RunReport(
+            operation="load",
+            api_calls=self.api_calls + assume_role,
+            failures=failures,
+            elapsed_s=elapsed_s,
+            extra={
+                "api_calls_by_operation": {_OPERATION: self.api_calls, "AssumeRole": assume_role},
+                "windows_fetched": self.windows_ok,
+                **extra,
+            },
+        )
 
     def fail(self, account_id: str, f: _Failed, windows: list[str]) -> None:
         self.api_calls += f.calls
@@ -494,12 +421,19 @@ def _dispatch(
     in a worker, so that setting up one account overlaps the others' requests.
     """
 
-    def pacer() -> _Pacer | None:
-        if rate_per_account is None:
-            return None
-        return _Pacer(rate_per_account, max(1.0, min(BURST_PER_ACCOUNT, rate_per_account - 1)))
-
-    states = [_Account(a, list(plan[a.id]), pacer()) for a in fleet.accounts if plan.get(a.id)]
+    burst = (
+        BURST_PER_ACCOUNT
+        if rate_per_account is None
+        else max(1.0, min(BURST_PER_ACCOUNT, rate_per_account - 1))
+    )
+    states = [
+        _Account(
+            AccountAccess(fleet, a, rate_per_account=rate_per_account, burst=burst),
+            list(plan[a.id]),
+        )
+        for a in fleet.accounts
+        if plan.get(a.id)
+    ]
     total = sum(len(s.windows) for s in states)
     if total == 0:
         return
@@ -529,21 +463,17 @@ def _dispatch(
                 s = to_set_up.popleft()
             except IndexError:
                 return
-            s.set_up(fleet, capture)
+            s.set_up(capture)
             done.put((s, None, None))
 
     def task(state: _Account, window: Window) -> WindowResult:
-        _tls.pacer, _tls.first = state.pacer, True
-        try:
+        # the task's first send settles the token reserved for it by dispatched()
+        with state.pacer.task() if state.pacer is not None else contextlib.nullcontext():
             try:
                 client = state.client()
             except Exception as exc:
                 raise _classify(exc, state.account.id, 0) from exc
             return _fetch_window(client, state.account.id, window, max_results, capture)
-        finally:
-            if state.pacer is not None and _tls.first:
-                state.pacer.cancel()  # ended before sending anything
-            _tls.pacer = None
 
     def fill() -> int:
         n = 0
@@ -677,17 +607,7 @@ def _options(fleet: Fleet, max_workers: int | None) -> int:
 
 
 def _check_rate(rate: float | None) -> None:
-    if rate is None:
-        return
-    if (
-        isinstance(rate, bool)
-        or not isinstance(rate, int | float)
-        or not MIN_RATE_PER_ACCOUNT <= rate <= 10_000
-    ):
-        raise InvalidArgumentError(
-            f"rate_per_account={rate!r} must be a number of requests per second from "
-            f"{MIN_RATE_PER_ACCOUNT} to 10000 (or None: no pacing), e.g. rate_per_account=5"
-        )
+    check_rate(rate)
 
 
 def _check_int(name: str, value: int, lo: int, hi: int) -> int:
@@ -699,21 +619,31 @@ def _check_int(name: str, value: int, lo: int, hi: int) -> int:
 class SummaryStream:
     """An iterator of raw InvoiceSummary records that also reports how the run went.
 
-    ``failures`` (list of dicts: ``account_id, account_name, operation, code, message,
-    windows``) and ``api_calls`` (ListInvoiceSummaries requests sent, retries included) are
-    complete once the iteration ends.
+    ``report`` (a :class:`~invoicekit.outcomes.RunReport`: typed failures, ``api_calls`` — SDK
+    operation calls sent: ListInvoiceSummaries, retries included, and any AssumeRole the run
+    caused) and its thin views ``failures`` (dicts with ``account_id, account_name,
+    operation, code, message, windows``) and ``api_calls`` are complete once the iteration ends.
 
     Examples
     --------
     >>> stream = list_invoice_summaries(["111111111111"], "2025-01", "2025-03")  # doctest: +SKIP
-    >>> records = list(stream); stream.failures  # doctest: +SKIP
+    >>> records = list(stream); stream.report.failures  # doctest: +SKIP
     []
     """
 
     def __init__(self, results: Iterator[WindowResult], run: _Run) -> None:
         self._run = run
         self._seen: dict[str, list[dict]] = {}
-        self._it = _dedupe_records((r for res in results for r in res.records), self._seen)
+        self._t0 = time.perf_counter()
+        self._elapsed: float | None = None
+        self._it = _dedupe_records(self._timed(results), self._seen)
+
+    def _timed(self, results: Iterator[WindowResult]) -> Iterator[dict]:
+        try:
+            for res in results:
+                yield from res.records
+        finally:
+            self._elapsed = time.perf_counter() - self._t0
 
     def __iter__(self) -> SummaryStream:
         return self
@@ -726,12 +656,20 @@ class SummaryStream:
         self._it.close()
 
     @property
+    def report(self) -> RunReport:
+        """The run's :class:`~invoicekit.outcomes.RunReport` (so far, until exhausted)."""
+        elapsed = self._elapsed if self._elapsed is not None else time.perf_counter() - self._t0
+        return self._run.report(elapsed_s=round(elapsed, 3))
+
+    @property
     def failures(self) -> list[dict]:
-        return self._run.failures
+        """The failures as dicts (the thin view of ``report.failures``)."""
+        return [f.as_dict() for f in self.report.failures]
 
     @property
     def api_calls(self) -> int:
-        return self._run.api_calls
+        """SDK operation calls sent (``report.api_calls``)."""
+        return self.report.api_calls
 
 
 def list_invoice_summaries(
@@ -773,8 +711,8 @@ def list_invoice_summaries(
     Returns
     -------
     SummaryStream
-        An iterator of dicts; ``.failures`` and ``.api_calls`` once exhausted. Identical
-        repeats of an invoice are dropped.
+        An iterator of dicts; ``.report`` (and its views ``.failures``, ``.api_calls``) once
+        exhausted. Identical repeats of an invoice are dropped.
 
     Examples
     --------
@@ -844,10 +782,17 @@ rate_per_account
     Returns
     -------
     pandas.DataFrame
-        ``df.attrs["failures"]``: one dict per failed account and error (``account_id,
-        account_name, operation, code, message, windows``); ``df.attrs["api_calls"]``:
-        ListInvoiceSummaries requests made in this call (retries included; stored windows cost
-        none); ``df.attrs["windows_from_store"]``: windows served from the store.
+        With a :class:`~invoicekit.outcomes.RunReport` (``operation="load"``) attached:
+        ``invoicekit.run_report(df)``. Its ``failures`` are typed
+        :class:`~invoicekit.outcomes.Failure` records, one per failed account and error
+        (``config=True`` for configuration causes: no credentials, unknown profile);
+        ``api_calls`` counts the SDK operation calls this call sent: ListInvoiceSummaries
+        (retries included; stored windows cost none) and the AssumeRole requests of role
+        accounts (``extra["api_calls_by_operation"]`` splits them); ``counts`` the rows of
+        each document kind; ``extra`` also holds ``windows_fetched``, ``windows_from_store``
+        and ``elapsed_s``. The thin view in ``df.attrs`` keeps version 0.1's keys:
+        ``failures`` (dicts with ``account_id, account_name, operation, code, message,
+        windows``), ``api_calls``, ``windows_fetched``, ``windows_from_store``, ``elapsed_s``.
 
     Raises
     ------
@@ -863,7 +808,7 @@ rate_per_account
     ...                             store="invoice-store")  # doctest: +SKIP
     >>> df.groupby("base_currency")["base_total"].sum()  # doctest: +SKIP
     """
-    from invoicekit import schema
+    from invoicekit import documents, schema
     from invoicekit.store import DEFAULT_SETTLE_DAYS, Store
 
     windows = split_windows(start, end, by)
@@ -925,11 +870,12 @@ rate_per_account
         if len(stored):
             frame = _combine(stored, frame)
     frame = _sort(frame)
-    frame.attrs["failures"] = run.failures
-    frame.attrs["api_calls"] = run.api_calls
-    frame.attrs["windows_fetched"] = run.windows_ok
-    frame.attrs["windows_from_store"] = from_store
-    frame.attrs["elapsed_s"] = round(elapsed, 3)
+    report = run.report(elapsed_s=round(elapsed, 3), windows_from_store=from_store)
+    report.extra["elapsed_s"] = report.elapsed_s
+    report.counts = documents.count(frame)
+    attach(frame, report)
+    for key in ("windows_fetched", "windows_from_store", "elapsed_s"):
+        frame.attrs[key] = report.extra[key]
     return frame
 
 

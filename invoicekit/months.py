@@ -142,10 +142,8 @@ def month_str(value: Any) -> str:
     >>> month_str({"Year": 2026, "Month": 3}), month_str("2026-03-17"), month_str(None)
     ('2026-03', '2026-03', '')
     """
-    if value is None or value != value:  # None, NaN, NaT
-        return ""
-    if type(value).__name__ in ("NAType", "NaTType"):
-        return ""
+    if value is None or type(value).__name__ in ("NAType", "NaTType") or value != value:
+        return ""  # None, pd.NA, NaT, NaN
     if isinstance(value, tuple) and len(value) == 2:
         return format_month(int(value[0]), int(value[1]))
     if hasattr(value, "year") and hasattr(value, "month"):
@@ -172,7 +170,9 @@ def month_start(year: int, month: int) -> datetime:
     return datetime(year, month, 1, tzinfo=UTC)
 
 
-def month_range(start: object, end: object, *, names: tuple[str, str] = ("start", "end")) -> list[str]:
+def month_range(
+    start: object, end: object, *, names: tuple[str, str] = ("start", "end")
+) -> list[str]:
     """Every month from ``start`` to ``end`` (both inclusive) as ``"YYYY-MM"``.
 
     Raises

@@ -17,14 +17,10 @@ Examples
 from __future__ import annotations
 
 import copy
-import csv
-import datetime as _dt
 import html
-import importlib
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +28,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from invoicekit import charts
-from invoicekit._money import minor_units
+from invoicekit import _files, charts, clock, documents
+from invoicekit._money import format_money
 from invoicekit._redact import redact
+from invoicekit.months import span
 
 __all__ = [
     "PLOTLY_MIME",
@@ -44,6 +41,7 @@ __all__ = [
     "notebook_html",
     "notebooks_to_html",
     "archive_status",
+    "archive_line",
     "executive_summary",
 ]
 
@@ -148,11 +146,7 @@ def _write_clean(path: Path, body_html: str, plotly: bool) -> Path:
         body_html = (
             body_html.replace(marker, tag + marker, 1) if marker in body_html else tag + body_html
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(body_html, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return _files.write_text(path, body_html)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -296,12 +290,6 @@ def _e(value: Any) -> str:
     return html.escape(redact("" if value is None or value is pd.NA else str(value)))
 
 
-def _money(amount: Any, currency: str) -> str:
-    if amount is None or amount is pd.NA:
-        return "–"
-    return f"{Decimal(amount):,.{minor_units(currency)}f}"
-
-
 def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: set[int]) -> str:
     head = "".join(
         f'<th class="num">{_e(h)}</th>' if i in numeric else f"<th>{_e(h)}</th>"
@@ -339,7 +327,9 @@ def archive_status(df: pd.DataFrame, archive: str | os.PathLike[str]) -> dict[st
     """Completeness and integrity of a PDF archive for the invoices of ``df``.
 
     Runs :func:`invoicekit.verify_archive` (re-hashes every document against the manifest and
-    lists the invoices without their PDF).
+    lists the rows without their PDF) and counts the documents expected in the words of
+    :mod:`invoicekit.documents`: each row's own PDF (an invoice, a credit memo, a tax
+    invoice, a payment receipt) and every supplemental document the archive lists for them.
 
     Parameters
     ----------
@@ -351,25 +341,39 @@ def archive_status(df: pd.DataFrame, archive: str | os.PathLike[str]) -> dict[st
     Returns
     -------
     dict
-        ``invoices`` (expected), ``with_pdf``, ``missing`` (invoice ids without a PDF),
-        ``documents`` (checked), ``problems`` (``{kind: count}``: missing, corrupt, unexpected
-        files...), ``bytes``, ``ok``.
+        ``documents_expected`` and ``documents_ok`` (with an intact PDF), ``document_counts``
+        (the expected documents by kind, ``"supplemental document"`` included), ``invoices``
+        (rows expected), ``with_pdf`` (rows with their own PDF), ``missing`` (invoice ids
+        without it), ``documents`` (documents in the archive, all re-hashed), ``problems``
+        (``{kind: count}``: no_document, missing, corrupt, unexpected files...), ``bytes``,
+        ``ok``.
 
     Examples
     --------
-    >>> archive_status(df, "demo-output/archive")["missing"]  # doctest: +SKIP
-    []
+    >>> st = archive_status(df, "demo-output/archive")  # doctest: +SKIP
+    >>> st["documents_ok"] == st["documents_expected"], documents.describe(st["document_counts"])  # doctest: +SKIP
+    (True, '156 invoices, 12 credit memos, 5 supplemental documents')
     """
-    from invoicekit.pdfs import verify_archive
+    from invoicekit.archive import MANIFEST_NAME, read_manifest, verify_archive
 
+    rows = df.dropna(subset=["invoice_id"]).drop_duplicates(["account_id", "invoice_id"])
+    kinds = {
+        (str(a), str(i)): k
+        for a, i, k in zip(
+            rows["account_id"], rows["invoice_id"], documents.kinds(rows), strict=True
+        )
+    }
+    counts = {**documents.count(rows), documents.SUPPLEMENTAL_DOCUMENT: 0}
     root = Path(archive)
-    manifest = root / "manifest.csv"
+    manifest = root / MANIFEST_NAME
     if not manifest.is_file():
-        expected = sorted({str(i) for i in df["invoice_id"].dropna()})
         return {
-            "invoices": len(expected),
+            "documents_expected": len(kinds),
+            "documents_ok": 0,
+            "document_counts": counts,
+            "invoices": len(kinds),
             "with_pdf": 0,
-            "missing": expected,
+            "missing": sorted({i for _, i in kinds}),
             "documents": 0,
             "problems": {"no archive": 1},
             "bytes": 0,
@@ -377,20 +381,73 @@ def archive_status(df: pd.DataFrame, archive: str | os.PathLike[str]) -> dict[st
         }
     rep = verify_archive(root, summaries=df)
     probs = rep.problems
-    no_doc = probs[probs["problem"] == "no_document"] if len(probs) else probs
-    missing = sorted({str(i) for i in no_doc.get("invoice_id", [])})
-    with manifest.open(encoding="utf-8", newline="") as fh:
-        size = sum(int(r["bytes"]) for r in csv.DictReader(fh) if (r.get("bytes") or "").isdigit())
-    expected = rep.invoices_expected or int(df["invoice_id"].nunique())
+    listed = read_manifest(manifest).rows
+    supplemental = {
+        (r["account_id"], r["invoice_id"], r["document_type"], r["document_id"])
+        for r in listed
+        if (r["account_id"], r["invoice_id"]) in kinds
+        and r["document_type"] != documents.MAIN_DOCUMENT
+    }
+    counts[documents.SUPPLEMENTAL_DOCUMENT] = len(supplemental)
+    without_pdf = {
+        (str(a), str(i))
+        for a, i, p in zip(probs["account_id"], probs["invoice_id"], probs["problem"], strict=True)
+        if p == "no_document"
+    }
+    broken = {
+        (str(a), str(i), str(t), str(d))
+        for a, i, t, d, p in zip(
+            probs["account_id"],
+            probs["invoice_id"],
+            probs["document_type"],
+            probs["document_id"],
+            probs["problem"],
+            strict=True,
+        )
+        if p in ("missing", "corrupt")
+    } & supplemental
+    size = sum(int(r["bytes"]) for r in listed if (r.get("bytes") or "").isdigit())
+    expected = len(kinds) + len(supplemental)
     return {
-        "invoices": expected,
-        "with_pdf": expected - len(missing),
-        "missing": missing,
+        "documents_expected": expected,
+        "documents_ok": expected - len(without_pdf) - len(broken),
+        "document_counts": counts,
+        "invoices": len(kinds),
+        "with_pdf": len(kinds) - len(without_pdf),
+        "missing": sorted({i for _, i in without_pdf}),
         "documents": rep.checked,
         "problems": probs["problem"].value_counts().to_dict() if len(probs) else {},
         "bytes": size,
         "ok": rep.ok,
     }
+
+
+def archive_line(status: Mapping[str, Any]) -> str:
+    """The archive's completeness in one sentence, in :mod:`invoicekit.documents` words.
+
+    Parameters
+    ----------
+    status : mapping
+        :func:`archive_status`'s answer.
+
+    Returns
+    -------
+    str
+        E.g. ``"173 of 173 documents (156 invoices, 12 credit memos, 5 supplemental
+        documents) have their PDF"``.
+
+    Examples
+    --------
+    >>> archive_line({"documents_ok": 3, "documents_expected": 3,
+    ...               "document_counts": {"invoice": 2, "credit memo": 1}})
+    '3 of 3 documents (2 invoices, 1 credit memo) have their PDF'
+    """
+    expected = int(status.get("documents_expected", status.get("invoices", 0)))
+    ok = int(status.get("documents_ok", status.get("with_pdf", 0)))
+    counts = status.get("document_counts") or {}
+    what = f" ({documents.describe(counts)})" if any(counts.values()) else ""
+    verb = "has" if expected == 1 else "have"
+    return f"{ok:,} of {documents.plural(expected, 'document')}{what} {verb} their PDF"
 
 
 def executive_summary(
@@ -411,7 +468,7 @@ def executive_summary(
     df : pandas.DataFrame
         Invoice summaries (:func:`invoicekit.read_invoice_summaries`).
     findings : pandas.DataFrame, optional
-        :func:`invoicekit.reconcile` output; computed here when omitted.
+        :func:`invoicekit.reconcile_invoices` output; computed here when omitted.
     archive : path or dict, optional
         The PDF archive directory (read through its manifest) or an
         :func:`archive_status`-like dict; omitted → the section says no archive was checked.
@@ -434,34 +491,35 @@ def executive_summary(
 
     Examples
     --------
-    >>> executive_summary(df, findings=reconcile(df), archive="archive",
+    >>> executive_summary(df, findings=reconcile_invoices(df), archive="archive",
     ...                   path="reports/executive_summary.html")  # doctest: +SKIP
     """
-    rec = importlib.import_module("invoicekit.reconcile")  # the module, not the function
+    from invoicekit.reconcile import reconcile_invoices, totals
 
     if findings is None:
-        findings = rec.reconcile(df)
-    periods = df["billing_period"].dropna()
-    first = periods.min().strftime("%Y-%m") if len(periods) else "–"
-    last = periods.max().strftime("%Y-%m") if len(periods) else "–"
-    generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        findings = reconcile_invoices(df)
+    months = span(df["billing_period"])
+    first, last = (months[0], months[-1]) if months else ("–", "–")
+    generated = clock.now().strftime("%Y-%m-%d %H:%M UTC")  # business time: --now pins it
     n_accounts = df["account_id"].nunique()
-    kinds = df["invoice_type"].value_counts()
+    counts = documents.count(df)
+    kind = documents.kinds(df)
 
-    # totals per currency, base and payment view, exact
+    # totals per currency, base and payment view, exact; counted in the documents' words
     total_rows = []
     for v in ("base", "payment"):
-        t = rec.totals(df, by=[], view=v) if len(df) else None
+        t = totals(df, by=[], view=v) if len(df) else None
         if t is None:
             continue
         for _, r in t.iterrows():
+            in_currency = kind[(df[f"{v}_currency"] == r["currency"]).fillna(False).to_numpy()]
             total_rows.append(
                 [
                     f"{v} currency",
                     r["currency"],
-                    int(r["invoices"]),
-                    int(r["credit_memos"]),
-                    _money(r["total"], r["currency"]),
+                    int((in_currency == documents.INVOICE).sum()),
+                    int((in_currency == documents.CREDIT_MEMO).sum()),
+                    format_money(r["total"], r["currency"]),
                     r["currency"],
                 ]
             )
@@ -527,10 +585,11 @@ def executive_summary(
         complete = not st.get("missing") and not other
         cls = "ok" if complete else "bad"
         missing = list(st.get("missing") or [])
+        problems = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(other.items()))
         arch_html = (
-            f"<p><span class='{cls}'>{st.get('with_pdf', 0)} of {st.get('invoices', 0)} invoice "
-            f"documents (invoices, credit memos, receipts) have their PDF</span> · {st.get('documents', 0)} documents"
-            f" · {int(st.get('bytes', 0)) / 1_048_576:.1f} MiB"
+            f"<p><span class='{cls}'>{_e(archive_line(st))}</span>"
+            + (f" · <span class='bad'>{_e(problems)}</span>" if problems else "")
+            + f" · {int(st.get('bytes', 0)) / 1_048_576:.1f} MiB"
             + (
                 f" · <span class='bad'>{st['files_missing']} file(s) gone from disk</span>"
                 if st.get("files_missing")
@@ -550,8 +609,11 @@ def executive_summary(
             f"<span class='tile'><b>{_e(v)}</b>{_e(k)}</span>"
             for k, v in [
                 ("payer accounts", n_accounts),
-                ("invoices", int(kinds.get("INVOICE", 0))),
-                ("credit memos", int(kinds.get("CREDIT_MEMO", 0))),
+                *(
+                    (documents.plural(n, k).split(" ", 1)[1], f"{n:,}")
+                    for k, n in counts.items()
+                    if n or k in documents.SPEND_KINDS
+                ),
                 ("billing months", f"{first} → {last}"),
             ]
         )
@@ -570,7 +632,8 @@ def executive_summary(
 <div>{tiles}</div>
 <div class="grid">
 <section><h2>Totals per currency</h2>{totals_html}
-<p class="note">Net = invoices plus credit memos (negative); payment receipts excluded.</p>
+<p class="note">{_e(documents.describe(counts))} · net = invoices plus credit memos
+(negative); tax invoices (they restate a commercial invoice) and payment receipts excluded.</p>
 <h2>Reconciliation status</h2><p class="{status_cls}">{_e(status_txt)}</p>{checks_html}{worst_html}
 <h2>PDF archive completeness</h2>{arch_html}</section>
 <section><h2>Monthly spend trend ({_e(view)} currency view)</h2>{trend_html}</section>

@@ -35,7 +35,9 @@ __all__ = [
     "COLUMNS",
     "DTYPES",
     "VIEWS",
+    "VIEW_LABELS",
     "COMPONENTS",
+    "check_view",
     "VIEW_FIELDS",
     "COMPONENT_FIELDS",
     "MONEY_COLUMNS",
@@ -63,6 +65,12 @@ __all__ = [
 
 #: The three currency views of an invoice, in column order.
 VIEWS: tuple[str, ...] = ("base", "tax", "payment")
+#: How each view is named in chart titles, labels and messages.
+VIEW_LABELS: dict[str, str] = {
+    "base": "base currency",
+    "tax": "tax currency",
+    "payment": "payment currency",
+}
 #: The money components of a view, in column order (and the ``component`` values of long form).
 COMPONENTS: tuple[str, ...] = (
     "total",
@@ -87,6 +95,44 @@ COMPONENT_FIELDS: dict[str, str] = {
     "taxes": "AmountBreakdown.Taxes.TotalAmount",
     "fees": "AmountBreakdown.Fees.TotalAmount",
 }
+
+
+def check_view(view: object, name: str = "view") -> str:
+    """Return ``view`` if it is one of :data:`VIEWS`, else raise naming the argument and the fix.
+
+    Parameters
+    ----------
+    view
+        The view asked for.
+    name
+        The argument's name in the message (``"--view"`` for a CLI flag).
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``view`` is not ``"base"``, ``"tax"`` or ``"payment"``.
+
+    Examples
+    --------
+    >>> check_view("payment")
+    'payment'
+    >>> check_view("local")
+    Traceback (most recent call last):
+    ...
+    invoicekit.errors.InvalidArgumentError: view='local' is not a currency view: use one of \
+'base', 'tax', 'payment' (e.g. view='payment' for the currency AP pays in)
+    """
+    if isinstance(view, str) and view in VIEWS:
+        return view
+    flag = name.startswith("-")
+    shown = f"{name} {view}" if flag else f"{name}={view!r}"
+    choices = ", ".join(v if flag else repr(v) for v in VIEWS)
+    example = f"{name} payment" if flag else f"{name}='payment'"
+    raise InvalidArgumentError(
+        f"{shown} is not a currency view: use one of {choices} "
+        f"(e.g. {example} for the currency AP pays in)"
+    )
+
 
 _HEAD_COLUMNS: list[str] = [
     "account_id",

@@ -7,9 +7,11 @@ JupyterLab.
 
 Examples
 --------
+Displaying an explorer renders its pickers and its chart:
+
 >>> from invoicekit.widgets import SpendExplorer, DownloadPanel  # doctest: +SKIP
 >>> explorer = SpendExplorer(df, view="payment")  # doctest: +SKIP
->>> explorer  # doctest: +SKIP  (renders the pickers and the chart)
+>>> explorer  # doctest: +SKIP
 >>> explorer.account_picker.value = ("100000000001",)  # doctest: +SKIP
 >>> DownloadPanel(df, "archive", fleet="fleet.yml")  # doctest: +SKIP
 """
@@ -26,9 +28,10 @@ import ipywidgets as w
 import pandas as pd
 import plotly.graph_objects as go
 
-from invoicekit import charts
+from invoicekit import charts, documents, outcomes, schema
 from invoicekit._redact import redact
 from invoicekit.errors import InvalidArgumentError, InvoiceKitError
+from invoicekit.months import span
 
 __all__ = [
     "CHARTS",
@@ -52,14 +55,6 @@ def _label(account_id: Any, name: Any) -> str:
     if name is None or name is pd.NA or not str(name):
         return str(account_id)
     return f"{name} ({account_id})"
-
-
-def _months(df: pd.DataFrame) -> list[str]:
-    periods = df["billing_period"].dropna()
-    if periods.empty:
-        return []
-    rng = pd.period_range(periods.min(), periods.max(), freq="M")
-    return [p.strftime("%Y-%m") for p in rng]
 
 
 def account_picker(
@@ -125,7 +120,7 @@ def period_picker(df: pd.DataFrame, *, description: str = "Months") -> w.Selecti
     >>> period_picker(df).value  # doctest: +SKIP
     ('2025-11', '2026-10')
     """
-    months = _months(df) or ["—"]
+    months = span(df["billing_period"]) or ["—"]
     return w.SelectionRangeSlider(
         options=months,
         index=(0, len(months) - 1),
@@ -175,10 +170,7 @@ class SpendExplorer(w.VBox):
     ) -> None:
         if chart not in CHARTS:
             raise InvalidArgumentError(f"chart must be one of {', '.join(CHARTS)}, not {chart!r}")
-        if view not in charts.VIEWS:
-            raise InvalidArgumentError(
-                f"view must be one of {', '.join(charts.VIEWS)}, not {view!r}"
-            )
+        schema.check_view(view)
         self.df = df
         self.chart_picker = w.Dropdown(
             options=[(label, key) for key, (label, _, _) in CHARTS.items()],
@@ -319,9 +311,12 @@ class DownloadPanel(w.VBox):
 
     Examples
     --------
+    Display the panel and click "Download invoice PDFs", or call ``run()`` from code (it
+    blocks until done):
+
     >>> panel = DownloadPanel(df, "archive", fleet=sb.fleet_config)  # doctest: +SKIP
-    >>> panel  # doctest: +SKIP   (click "Download invoice PDFs")
-    >>> result = panel.run()  # doctest: +SKIP   (or from code: blocks until done)
+    >>> panel  # doctest: +SKIP
+    >>> result = panel.run()  # doctest: +SKIP
     >>> result["status"].value_counts()  # doctest: +SKIP
     """
 
@@ -356,7 +351,8 @@ class DownloadPanel(w.VBox):
             bar_style="info",
             layout=w.Layout(width="520px"),
         )
-        self.status = w.HTML(f"{n} invoices → <code>{_escape(str(self.dest))}</code>")
+        what = documents.describe(documents.count(df.drop_duplicates(["account_id", "invoice_id"])))
+        self.status = w.HTML(f"{_escape(what)} → <code>{_escape(str(self.dest))}</code>")
         self.button.on_click(lambda _b: self.start())
         self._thread: threading.Thread | None = None
         super().__init__(children=[w.HBox([self.button, self.progress]), self.status])
@@ -386,9 +382,11 @@ class DownloadPanel(w.VBox):
         -------
         pandas.DataFrame
             The downloader's result (``status`` downloaded / skipped / failed per document),
-            with ``attrs["api_calls"]`` and ``attrs["failures"]`` summed over the steps.
+            with the steps' :class:`~invoicekit.outcomes.RunReport` merged into one
+            (``invoicekit.outcomes.run_report(result)``; ``attrs["api_calls"]`` and
+            ``attrs["failures"]`` are its thin view).
         """
-        from invoicekit import pdfs
+        from invoicekit import archive
 
         self.button.disabled = True
         self.progress.value = 0
@@ -405,14 +403,16 @@ class DownloadPanel(w.VBox):
             parts = []
             for chunk in _account_chunks(self.df, self.steps):
                 kwargs = {"progress": False, **self.download_kwargs}
-                parts.append(pdfs.download_invoice_pdfs(chunk, self.dest, fleet=fleet, **kwargs))
+                parts.append(archive.download_invoice_pdfs(chunk, self.dest, fleet=fleet, **kwargs))
                 self._advance(int(chunk["invoice_id"].nunique()))
             self.result = _combine(parts)
-            failed = self.result[self.result["status"] == pdfs.FAILED] if len(self.result) else []
+            failed = (
+                self.result[self.result["status"] == archive.FAILED] if len(self.result) else []
+            )
             self.progress.value = self.progress.max
             self.progress.description = f"{self.progress.max} / {self.progress.max}"
             self.progress.bar_style = "warning" if len(failed) else "success"
-            self.status.value = _summary_html(self.result, self.dest)
+            self.status.value = _summary_html(self.result, self.dest, _row_kinds(self.df))
         except Exception as exc:  # shown in the panel, redacted; re-raised for code callers
             self.error = exc
             self.progress.bar_style = "danger"
@@ -451,32 +451,60 @@ def _account_chunks(df: pd.DataFrame, steps: int) -> list[pd.DataFrame]:
 
 
 def _combine(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The steps' results as one frame, their run reports merged into one."""
     if not parts:
-        from invoicekit import pdfs
+        from invoicekit import archive
 
-        return pd.DataFrame(columns=list(pdfs.RESULT_COLUMNS))
+        return outcomes.attach(
+            pd.DataFrame(columns=list(archive.RESULT_COLUMNS)), outcomes.RunReport("download")
+        )
     out = pd.concat(parts, ignore_index=True)
-    out.attrs = {
+    reports = [outcomes.run_report(p) for p in parts]
+    if all(r is not None for r in reports):
+        merged = outcomes.RunReport("download")
+        for r in reports:
+            merged.merge(r)
+        return outcomes.attach(out, merged)
+    out.attrs = {  # a downloader without typed outcomes: its attrs, summed
         "api_calls": sum(int(p.attrs.get("api_calls", 0)) for p in parts),
         "failures": [f for p in parts for f in p.attrs.get("failures", [])],
     }
     return out
 
 
-def _summary_html(result: pd.DataFrame, dest: Path) -> str:
+def _api_calls(result: pd.DataFrame) -> int:
+    rep = outcomes.run_report(result)
+    return rep.api_calls if rep is not None else int(result.attrs.get("api_calls", 0))
+
+
+def _row_kinds(df: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """``(account_id, invoice_id)`` → the row's kind (:func:`invoicekit.documents.kinds`)."""
+    return {
+        (str(a), str(i)): k
+        for a, i, k in zip(df["account_id"], df["invoice_id"], documents.kinds(df), strict=True)
+    }
+
+
+def _failure_item(row: Any, row_kinds: dict[tuple[str, str], str]) -> str:
+    """One failed document as a list item: invoice id, what the document is, the error."""
+    kind = row_kinds.get((str(row.account_id), str(row.invoice_id)), documents.INVOICE)
+    label = documents.document_label(row.document_type, kind)
+    return f"<li>{_escape(row.invoice_id)} {_escape(label)}: {_escape(redact(row.error))}</li>"
+
+
+def _summary_html(
+    result: pd.DataFrame, dest: Path, row_kinds: dict[tuple[str, str], str] | None = None
+) -> str:
     counts = result["status"].value_counts().to_dict() if len(result) else {}
     parts = [
         f"Archive <code>{_escape(str(dest))}</code>",
         f"{counts.get('downloaded', 0)} downloaded",
         f"{counts.get('skipped', 0)} already archived (no API call)",
-        f"{result.attrs.get('api_calls', 0)} API calls",
+        f"{_api_calls(result)} API calls",
     ]
     failed = result[result["status"] == "failed"] if len(result) else result
     if len(failed):
-        items = "".join(
-            f"<li>{_escape(r.invoice_id)} {_escape(r.document_type)}: {_escape(redact(r.error))}</li>"
-            for r in failed.head(20).itertuples()
-        )
+        items = "".join(_failure_item(r, row_kinds or {}) for r in failed.head(20).itertuples())
         parts.append(
             f"<b>{len(failed)} failed</b> — click again to retry only those:<ul>{items}</ul>"
         )

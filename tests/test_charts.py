@@ -218,7 +218,7 @@ def test_money_charts_refuse_to_mix_currencies(df):
     for chart in (charts.spend_trend, charts.month_over_month, charts.top_accounts):
         with pytest.raises(InvalidArgumentError, match="never sums across currencies"):
             chart(df, view="base")  # USD and JPY
-    with pytest.raises(InvalidArgumentError, match="view must be one of"):
+    with pytest.raises(InvalidArgumentError, match="is not a currency view"):
         charts.spend_trend(df, view="local")
 
 
@@ -236,7 +236,9 @@ def test_by_currency_gives_one_single_currency_figure_per_currency(df):
 def test_single_currency_selection_needs_no_currency_argument(df):
     fig = charts.spend_trend(df, view="base", accounts=["333333333333"])
     assert fig.layout.meta["invoicekit"]["currency"] == "JPY"
-    assert fig.layout.yaxis.tickformat == ",.0~f"  # JPY has no minor unit
+    # compact tick labels at round values, the currency in the axis title
+    assert list(fig.layout.yaxis.ticktext) == ["0", "50k", "100k", "150k", "200k"]
+    assert list(fig.layout.yaxis.tickvals) == [0, 50_000, 100_000, 150_000, 200_000]
     fig = charts.spend_trend(df, view="base", currency="USD", periods=("2026-08", "2026-08"))
     assert charts.figure_totals(fig) == {
         "2026-08": Decimal("1200.33") - Decimal("100.05") + Decimal("650.25") + Decimal("12.34")
@@ -353,6 +355,57 @@ def test_on_the_sandbox_organization_totals_match_decimal_sums_and_invoicekit_to
             assert got == {str(r.billing_period): Decimal(r.total) for r in t.itertuples()}
     hm = charts.completeness_heatmap(frame)
     assert hm.layout.meta["invoicekit"]["missing"] == []  # a clean organization is complete
+
+
+def _one(amount: str, currency: str = "USD", acct: str = "111111111111") -> dict:
+    return _inv(acct, "H-1", 2026, 10, currency, amount)
+
+
+def test_hover_text_rounds_half_up_as_booked():
+    """0.125 USD books as 0.13 (half-up): the chart's exact text says so too, never 0.12."""
+    frame = to_frame(
+        [_one("0.125"), _inv("222222222222", "H-2", 2026, 11, "USD", "1000.005")],
+        account_names=NAMES,
+    )
+    trend = charts.spend_trend(frame, currency="USD")
+    hover = {
+        (t.name, x): cd[0] for t in trend.data for x, cd in zip(t.x, t.customdata, strict=True)
+    }
+    assert hover[("Retail EU (111111111111)", "2026-10")] == "0.13 USD"
+    assert hover[("Payments (222222222222)", "2026-11")] == "1,000.01 USD"
+    top = charts.top_accounts(frame, currency="USD")
+    assert [cd[0] for cd in top.data[0].customdata] == ["0.13 USD", "1,000.01 USD"]
+    mom = charts.month_over_month(frame, currency="USD")
+    assert list(mom.data[0].customdata[0]) == ["999.88 USD", "+799904.0%", "1,000.01 USD"]
+    # the exact totals stay exact: rounding is for display only
+    assert charts.figure_totals(trend) == {
+        "2026-10": Decimal("0.125"),
+        "2026-11": Decimal("1000.005"),
+    }
+
+
+def test_money_axis_and_bar_labels_are_compact_with_the_currency_in_the_title():
+    frame = to_frame(
+        [_one("1143243.38"), _inv("222222222222", "H-2", 2026, 10, "USD", "-45210.00")],
+        account_names=NAMES,
+    )
+    trend = charts.spend_trend(frame, currency="USD")
+    y = trend.layout.yaxis
+    assert y.title.text == "Net spend (USD, base currency)"
+    assert list(y.ticktext) == [
+        "-200k", "0", "200k", "400k", "600k", "800k", "1M", "1.2M"
+    ]  # fmt: skip
+    assert list(y.tickvals) == [float(v) for v in range(-200_000, 1_200_001, 200_000)]
+    assert y.tickformat is None  # no full-cent d3 format on the axis
+    top = charts.top_accounts(frame, currency="USD")
+    assert list(top.data[0].text) == ["-45k USD", "1.1M USD"]  # bars, bottom-up
+    assert top.layout.xaxis.ticktext[-1] == "1.2M" and "USD" in top.layout.xaxis.title.text
+    assert [cd[0] for cd in top.data[0].customdata] == ["-45,210.00 USD", "1,143,243.38 USD"]
+    # a tick between round figures keeps the digits that name it
+    small = charts.spend_trend(to_frame([_one("1.20")], account_names=NAMES), currency="USD")
+    assert list(small.layout.yaxis.ticktext) == ["0", "0.2", "0.4", "0.6", "0.8", "1", "1.2"]
+    half = charts.spend_trend(to_frame([_one("12400000")], account_names=NAMES), currency="USD")
+    assert list(half.layout.yaxis.ticktext) == ["0", "2.5M", "5M", "7.5M", "10M", "12.5M"]
 
 
 @pytest.mark.browser

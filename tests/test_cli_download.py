@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from invoicekit import documents
 from invoicekit.cli import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, EXIT_PARTIAL, main
 
 TODAY = "2026-11-25"
@@ -101,7 +102,10 @@ def test_download_from_a_summaries_file_with_a_custom_template(
     )
     assert code == EXIT_OK, err
     october = df[df["billing_period"].astype(str) == "2026-10"]
-    assert f"{len(october)} invoices" in out
+    # the rows listed and the documents archived, in the documents vocabulary
+    assert f"download: {documents.describe(documents.count(october))} listed" in out
+    main = documents.count(october)
+    assert f"{len(october)} documents: {documents.describe(main)}" in out
     for _, r in october.iterrows():
         assert (dest / r["account_id"] / "2026-10" / f"{r['invoice_id']}.pdf").is_file()
     assert not list(dest.glob("2026-09*")) and not list(dest.rglob("*__*"))
@@ -256,3 +260,34 @@ def test_debug_logs_of_a_real_run_carry_no_secret(sb, tmp_path):
     for acct in sb.org.accounts:
         assert acct.secret_access_key not in logs and acct.access_key_id not in logs
     assert sb.org.org_secret_access_key not in logs
+
+
+@pytest.mark.parametrize("with_fleet", [False, True], ids=["default-chain", "profile"])
+def test_download_without_usable_credentials_is_refused_before_any_request(
+    with_fleet, sb, summaries_file, tmp_path, capsys, monkeypatch
+):
+    path, df = summaries_file
+    accounts = sorted(set(df["account_id"]))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_INVOICING", sb.endpoint_url)  # a request would show
+    argv = ["download", "--summaries", str(path), "--dest", str(tmp_path / "a"), "--no-progress"]
+    if with_fleet:
+        (tmp_path / "aws-config").write_text("[profile empty]\nregion = us-east-1\n")
+        (tmp_path / "aws-credentials").write_text("")
+        fleet = tmp_path / "fleet.yml"
+        fleet.write_text(
+            "aws_config_file: aws-config\naws_shared_credentials_file: aws-credentials\n"
+            "accounts:\n" + "".join(f"  - {{id: '{a}', profile: empty}}\n" for a in accounts)
+        )
+        argv += ["--config", str(fleet)]
+    before = sum(sb.stats()["requests"].get("GetInvoicePDF", {}).values())
+    code, out, err = _run(capsys, *argv)
+    assert code == EXIT_BAD_INPUT
+    assert err.count("\n") == 1 and "no AWS credentials" in err and accounts[0] in err
+    if with_fleet:  # the first account's profile, and how many more
+        assert "profile 'empty'" in err and f"{len(accounts) - 1} more account" in err
+    else:  # one session for all: every account named, and the flag that fixes it
+        assert all(a in err for a in accounts) and "--config FLEET.yml" in err
+    assert "failed:" not in out  # not one failure per invoice
+    assert sum(sb.stats()["requests"].get("GetInvoicePDF", {}).values()) == before

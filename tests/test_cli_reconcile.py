@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoicekit import schema
+from invoicekit import documents, schema
 from invoicekit.cli import main
 from invoicekit.reconcile import FINDING_COLUMNS, GENERIC_AP_COLUMNS, ORACLE_AP_COLUMNS
 from invoicekit.sandbox.org import build_organization
@@ -23,14 +23,27 @@ def files(tmp_path_factory):
     schema.to_parquet(clean, d / "clean.parquet")
     schema.to_parquet(planted, d / "planted.parquet")
     schema.to_csv(planted, d / "planted.csv")
-    return {"dir": d, "anomalies": org.anomalies, "clean_rows": len(clean)}
+    return {
+        "dir": d,
+        "anomalies": org.anomalies,
+        "clean_counts": documents.count(clean),
+        "clean_accounts": clean["account_id"].nunique(),
+        "clean_span": (str(clean["billing_period"].min()), str(clean["billing_period"].max())),
+    }
 
 
 def test_clean_summaries_exit_0(files, capsys):
     assert main(["reconcile", "--summaries", str(files["dir"] / "clean.parquet")]) == 0
     out = capsys.readouterr().out
     assert "no error findings" in out
-    assert f"reconciled {files['clean_rows']} invoice(s)" in out
+    # the counts are the documents' words, one number per kind
+    counts = {k: n for k, n in files["clean_counts"].items() if n}
+    assert f"reconciled {documents.describe(counts)}: " in out
+    first, last = files["clean_span"]
+    assert out.splitlines()[0] == (
+        f"checked {first}..{last} (24 billing months, {files['clean_accounts']} accounts)"
+    )
+    assert "not in the summaries file" not in out
 
 
 def test_error_findings_exit_1_print_the_summary_and_write_the_csv(files, capsys, tmp_path):
@@ -141,3 +154,89 @@ def test_export_ap_bad_input_exits_2(files, tmp_path, capsys):
     assert (missing, unwritable) == (2, 2)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("invoicekit: error:") for line in err)
+
+
+def test_range_beyond_the_file_is_reported_as_not_in_it_not_as_missing_invoices(
+    files, capsys, tmp_path
+):
+    # the file holds 2024-11..2026-10; ask for the whole of 2026
+    output = tmp_path / "findings.csv"
+    code = main(
+        ["reconcile", "--summaries", str(files["dir"] / "clean.parquet"),
+         "--from", "2026-01", "--to", "2026-12", "--output", str(output)]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    accounts = files["clean_accounts"]
+    assert lines[0] == f"checked 2026-01..2026-12 (12 billing months, {accounts} accounts)"
+    assert lines[1].startswith(
+        "2026-11..2026-12: not in the summaries file (it holds 2024-11..2026-10)"
+    )
+    assert "invoicekit fetch --from 2026-11 --to 2026-12" in lines[1]
+    # completeness of those months cannot be confirmed: exit 1, said once, not per account
+    assert code == 1
+    assert f"completeness: {2 * accounts} account-month(s) of 2026-11..2026-12" in out
+    assert "no INVOICE for account" not in out
+    # the findings file keeps one row per account and month, and says why
+    with open(output, encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["check"] == "completeness"]
+    assert sorted({r["billing_period"] for r in rows}) == ["2026-11", "2026-12"]
+    assert len(rows) == 2 * accounts
+    assert all("has no row of" in r["message"] for r in rows)
+
+
+def test_a_range_inside_the_file_counts_only_its_months(files, capsys):
+    assert main(
+        ["reconcile", "--summaries", str(files["dir"] / "clean.parquet"),
+         "--from", "2026-10", "--to", "2026-10"]
+    ) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    df = schema.from_parquet(files["dir"] / "clean.parquet")
+    october = df[df["billing_period"].astype(str) == "2026-10"]
+    counts = {k: n for k, n in documents.count(october).items() if n}
+    assert out.splitlines()[0] == (
+        f"checked 2026-10..2026-10 (1 billing month, {files['clean_accounts']} accounts)"
+    )
+    assert f"reconciled {documents.describe(counts)}: " in out
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--from", "2026-13"], "--from 2026-13 is not a month"),
+        (["--to", "soon"], "--to soon is not a month"),
+        (["--from", "2026-10", "--to", "2026-01"], "--to 2026-01 is before --from 2026-10"),
+    ],
+)
+def test_bad_months_name_the_flag(files, capsys, args, fragment):
+    code = main(["reconcile", "--summaries", str(files["dir"] / "clean.parquet"), *args])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("invoicekit: error: ") and fragment in err
+    assert len(err.splitlines()) == 1
+
+
+def test_export_ap_prints_payable_counts_and_the_net_per_currency(files, tmp_path, capsys):
+    output = tmp_path / "ap.csv"
+    code = main(
+        ["export-ap", "--summaries", str(files["dir"] / "planted.parquet"),
+         "--output", str(output)]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    df = schema.from_parquet(files["dir"] / "planted.parquet")
+    payable = df[documents.is_payable(df)]
+    with open(output, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(payable)  # no tax invoice, no payment receipt
+    counts = documents.describe(documents.count(payable))
+    assert out[0] == f"wrote {len(rows)} row(s) ({counts}; generic) to {output}"
+    sums: dict[str, Decimal] = {}
+    for r in rows:
+        sums[r["currency"]] = sums.get(r["currency"], Decimal(0)) + Decimal(r["amount"])
+    from invoicekit._money import format_money
+
+    assert out[1] == "net payable: " + ", ".join(
+        format_money(sums[c], c, code=True) for c in sorted(sums)
+    )
+    assert "," in out[1].split(": ", 1)[1].split(" ")[0]  # thousands separated, as booked

@@ -138,19 +138,14 @@ def test_secret_scan_flags_a_leaked_url(tmp_path):
     assert len(found) == 1 and "leak.html" in found[0]
 
 
-def test_bad_sizes_are_refused_with_exit_2(tmp_path):
+@pytest.mark.parametrize("size", [["--accounts", "0"], ["--months", "0"], ["--jobs", "0"]])
+def test_bad_sizes_are_refused_with_exit_2(tmp_path, capsys, size):
     from invoicekit.cli import main
 
-    code = main(
-        [
-            "demo",
-            "--reports",
-            str(tmp_path / "r"),
-            "--workdir",
-            str(tmp_path / "w"),
-            "--accounts",
-            "0",
-        ]
-    )
-    assert code == 2
-    assert not Path(tmp_path / "w" / "archive").exists()
+    argv = ["demo", "--reports", str(tmp_path / "r"), "--workdir", str(tmp_path / "w"), *size]
+    with pytest.raises(SystemExit) as exc:  # argparse refuses it, naming the flag
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"argument {size[0]}: " in err
+    assert not Path(tmp_path / "w").exists()

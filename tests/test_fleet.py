@@ -437,11 +437,17 @@ def test_fleet_endpoint_url_applies_to_every_service_of_the_account() -> None:
         ["111111111111", {"id": "222222222222", "endpoint_url": "http://127.0.0.9:1"}],
         endpoint_url="http://127.0.0.8:1",
     )
-    s1, s2 = fleet.session_for("111111111111"), fleet.session_for("222222222222")
-    assert _client.client(s1, "invoicing").meta.endpoint_url == "http://127.0.0.8:1"
-    assert _client.client(s1, "sts").meta.endpoint_url == "http://127.0.0.8:1"
-    assert _client.client(s2, "invoicing").meta.endpoint_url == "http://127.0.0.9:1"
+    assert fleet.client("111111111111").meta.endpoint_url == "http://127.0.0.8:1"
+    assert fleet.client("111111111111", "sts").meta.endpoint_url == "http://127.0.0.8:1"
+    assert fleet.client("222222222222").meta.endpoint_url == "http://127.0.0.9:1"
+    assert fleet.endpoint_url_for("111111111111") == "http://127.0.0.8:1"
     assert fleet.endpoint_host("222222222222") == "127.0.0.9"
+    # the override travels with the fleet's clients, not in a table keyed by the session: a
+    # client made from the bare session follows the standard AWS configuration
+    bare = _client.client(fleet.session_for("111111111111"), "invoicing")
+    assert bare.meta.endpoint_url.startswith("https://invoicing.")
+    assert not hasattr(_client, "set_session_endpoint")
+    assert not hasattr(_client, "_ENDPOINTS")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -163,17 +163,52 @@ def test_install_log_redaction_covers_child_loggers_through_root_handlers():
     assert SIG not in stream.getvalue() and TOKEN not in stream.getvalue()
 
 
-def test_public_reconcile_is_callable_however_the_package_was_imported():
+def test_reconcile_is_a_plain_package_whatever_was_imported_first():
+    """No callable-module trick: ``invoicekit.reconcile`` is the package, in any import order,
+    and every public name of the package that invoicekit exports is the same object."""
     import subprocess
     import sys
 
     code = (
-        "import invoicekit, invoicekit.reconcile as m, invoicekit.schema as s\n"
-        "from invoicekit import reconcile\n"
-        "f = invoicekit.reconcile(s.empty_frame())\n"
-        "assert list(f.columns) == list(m.FINDING_COLUMNS), f.columns\n"
-        "assert len(reconcile(s.empty_frame())) == 0 and callable(invoicekit.totals)\n"
+        "import types\n"
+        "import invoicekit.reconcile.checks as checks\n"  # a submodule first
+        "import invoicekit, invoicekit.schema as s\n"
+        "from invoicekit import reconcile as m\n"
+        "assert type(m) is types.ModuleType and not callable(m), type(m)\n"
+        "assert m is invoicekit.reconcile and m.reconcile_invoices is checks.reconcile_invoices\n"
+        "f = m.reconcile_invoices(s.empty_frame())\n"
+        "assert list(f.columns) == list(m.FINDING_COLUMNS) and len(f) == 0, f.columns\n"
+        "assert callable(m.totals) and callable(invoicekit.totals)\n"
+        "for name in m.__all__:\n"
+        "    if name in invoicekit._EXPORTS:\n"
+        "        assert getattr(invoicekit, name) is getattr(m, name), name\n"
         "assert set(invoicekit.__all__) <= set(dir(invoicekit)) | {'__version__'}\n"
         "for name in invoicekit.__all__: getattr(invoicekit, name)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_lazy_export_is_named_for_type_checkers():
+    """The TYPE_CHECKING block of invoicekit/__init__.py imports exactly what __getattr__ serves,
+    each from the module it is served from, so IDEs and mypy see the real objects."""
+    import ast
+    from pathlib import Path
+
+    import invoicekit
+
+    tree = ast.parse(Path(invoicekit.__file__).read_text())
+    block = next(
+        n
+        for n in tree.body
+        if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING"
+    )
+    named: dict[str, str] = {}
+    for node in ast.walk(block):
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                named[alias.asname or alias.name] = node.module
+    submodules = {k for k, v in named.items() if v == "invoicekit"}
+    exports = {k: v for k, v in named.items() if v != "invoicekit"}
+    assert submodules == invoicekit._SUBMODULES
+    assert exports == invoicekit._EXPORTS
+    assert sorted(invoicekit.__all__) == sorted([*named, "__version__"])

@@ -243,6 +243,9 @@ class FakeFleet:
         self.accounts = tuple(types.SimpleNamespace(id=a, name=f"Payer {a[-1]}") for a in clients)
         self.clients = clients
 
+    def account(self, account):
+        return account
+
     def session_for(self, account):
         return account.id
 
@@ -252,8 +255,8 @@ def fake_clients(monkeypatch):
     def install(clients: dict[str, FakeClient]) -> FakeFleet:
         fleet = FakeFleet(clients)
 
-        def make(fleet_, account, capture):
-            c = clients[account.id]
+        def make(access, capture):
+            c = clients[access.account.id]
             if isinstance(c, Exception):
                 raise c
             return c
@@ -334,6 +337,52 @@ def test_a_config_error_for_one_account_is_a_per_account_failure(fake_clients):
     assert set(df["account_id"]) == {ACC[0], ACC[1]}
     (failure,) = df.attrs["failures"]
     assert failure["code"] == "ConfigError" and "nope" in failure["message"]
+
+
+def test_the_run_report_holds_typed_failures_and_the_attrs_view_keeps_the_old_keys(fake_clients):
+    from invoicekit.outcomes import Failure, run_report
+
+    clients = {a: FakeClient(a, _data(a)) for a in ACC}
+    clients[ACC[1]].fail = {"*": _client_error("AccessDeniedException", 403)}
+    clients[ACC[2]] = ConfigError("profile 'nope' not found")
+    df = loader.read_invoice_summaries(
+        fake_clients(clients), "2025-01", "2025-03", per_account=1, progress=False
+    )
+    report = run_report(df)
+    assert report.operation == "load" and not report.ok
+    assert report.failed_accounts == [ACC[1], ACC[2]]
+    denied, config = sorted(report.failures, key=lambda f: f.account_id)
+    assert isinstance(denied, Failure) and denied.code == "AccessDeniedException"
+    assert not denied.config and denied.account_name == "Payer 2"
+    assert config.code == "ConfigError" and config.config
+    assert report.config_failures == [config]
+    assert sorted(config.windows) == ["2025-01", "2025-02", "2025-03"]
+    # 3 windows of the first account + the denied call; no role account, no AssumeRole
+    assert report.api_calls == df.attrs["api_calls"] == 4
+    assert report.extra["api_calls_by_operation"] == {"ListInvoiceSummaries": 4, "AssumeRole": 0}
+    assert report.counts["invoice"] == len(df) == 3
+    for key in ("windows_fetched", "windows_from_store", "elapsed_s"):
+        assert df.attrs[key] == report.extra[key]
+    assert report.extra["windows_fetched"] == 3 and report.extra["windows_from_store"] == 0
+    assert report.elapsed_s == df.attrs["elapsed_s"] >= 0
+    old_keys = {"account_id", "account_name", "operation", "code", "message", "windows"}
+    assert all(old_keys <= set(f) for f in df.attrs["failures"])
+    assert sorted(f["account_id"] for f in df.attrs["failures"]) == [ACC[1], ACC[2]]
+
+
+def test_the_stream_reports_too(fake_clients):
+    clients = {a: FakeClient(a, _data(a)) for a in ACC[:2]}
+    clients[ACC[1]].fail = {(2025, 2): _client_error("ThrottlingException", 429, retries=2)}
+    stream = loader.list_invoice_summaries(
+        fake_clients(clients), "2025-01", "2025-02", per_account=1, progress=False
+    )
+    assert len(list(stream)) == 3
+    report = stream.report
+    assert report.operation == "load" and report.api_calls == stream.api_calls == 3 + 3
+    (failure,) = report.failures
+    assert failure.code == "ThrottlingException" and failure.windows == ("2025-02",)
+    assert not failure.config
+    assert stream.failures == [failure.as_dict()]
 
 
 def test_unexpected_exceptions_are_not_swallowed(fake_clients):
@@ -418,6 +467,7 @@ def test_bad_options_are_refused(fake_clients, kwargs, fragment):
 # --------------------------------------------------------------------------------------------
 
 from invoicekit.fleet import load_fleet  # noqa: E402
+from invoicekit.outcomes import run_report  # noqa: E402
 from invoicekit.sandbox import Faults  # noqa: E402
 from invoicekit.store import Store  # noqa: E402
 
@@ -435,6 +485,20 @@ def _lis_calls(sb) -> int:
     return sum(sb.stats()["requests"].get("ListInvoiceSummaries", {}).values())
 
 
+def _role_accounts(sb) -> int:
+    """Accounts of the sandbox's fleet file reached through sts:AssumeRole."""
+    return sum(1 for a in load_fleet(sb.fleet_config).accounts if a.role_arn)
+
+
+def _list_calls(df) -> int:
+    """ListInvoiceSummaries requests the run that made ``df`` sent (from its RunReport)."""
+    return run_report(df).extra["api_calls_by_operation"]["ListInvoiceSummaries"]
+
+
+def _assume_role_calls(sb) -> int:
+    return sum(sb.stats()["requests"].get("AssumeRole", {}).values())
+
+
 def test_sandbox_many_accounts_profiles_and_roles(sandbox):
     fleet = load_fleet(sandbox.fleet_config)
     assert any(a.role_arn for a in fleet.accounts) and any(a.profile for a in fleet.accounts)
@@ -444,7 +508,15 @@ def test_sandbox_many_accounts_profiles_and_roles(sandbox):
     assert set(df["account_id"]) == {a.account_id for a in sandbox.org.accounts}
     names = {a.id: a.name for a in fleet.accounts}
     assert all(names[r.account_id] == r.account_name for r in df.itertuples())
-    assert df.attrs["api_calls"] == len(fleet.accounts) * 3  # one page per account and month
+    # one page per account and month, and one AssumeRole per role account
+    roles = sum(1 for a in fleet.accounts if a.role_arn)
+    assert df.attrs["api_calls"] == len(fleet.accounts) * 3 + roles
+    report = run_report(df)
+    assert report.operation == "load" and report.ok
+    assert report.extra["api_calls_by_operation"] == {
+        "ListInvoiceSummaries": len(fleet.accounts) * 3,
+        "AssumeRole": roles,
+    }
     # exact decimals and UTC, straight from the wire
     assert isinstance(df["base_total"].dtype, pd.ArrowDtype)
     assert str(df["issued_date"].dt.tz) == "UTC"
@@ -493,7 +565,8 @@ def test_sandbox_throttling_and_server_errors_are_survived(make_sandbox, no_back
     stats = sb.stats()
     # the faults really happened
     assert stats["throttled"] > 0 and stats["errors"] > 0 and stats["dropped"] > 0
-    assert df.attrs["api_calls"] == _lis_calls(sb) > 9  # retries are counted
+    # retries are counted
+    assert df.attrs["api_calls"] == _lis_calls(sb) + _assume_role_calls(sb) > 9
 
 
 def test_sandbox_throttle_storm_becomes_a_per_account_failure(
@@ -529,9 +602,12 @@ def test_sandbox_pagination_small_pages_give_the_same_invoices(sandbox):
     assert small.attrs["api_calls"] > big.attrs["api_calls"]
     # with one invoice per page, every window costs one call per invoice (at least one)
     per_window = small.groupby(["account_id", "billing_period"]).size()
-    assert small.attrs["api_calls"] == int(per_window.clip(lower=1).sum()) + (
+    assert _list_calls(small) == int(per_window.clip(lower=1).sum()) + (
         2 * len(sandbox.org.accounts) - len(per_window)
     )
+    # and api_calls adds the role accounts' AssumeRole (each run loads the fleet afresh)
+    roles = _role_accounts(sandbox)
+    assert small.attrs["api_calls"] == _list_calls(small) + roles
 
 
 def test_sandbox_issued_windows_select_by_issue_date(sandbox):
@@ -561,12 +637,14 @@ def _incremental_runs(sb, store):
     first = read_invoice_summaries(
         sb.fleet_config, "2026-07", "2026-10", store=store, progress=False
     )
-    assert first.attrs["api_calls"] == _lis_calls(sb) == 12
+    assert _list_calls(first) == _lis_calls(sb) == 12
+    assert first.attrs["api_calls"] == 12 + _assume_role_calls(sb)
     sb.reset_stats()
     second = read_invoice_summaries(
         sb.fleet_config, "2026-07", "2026-10", store=store, progress=False
     )
-    assert _lis_calls(sb) == second.attrs["api_calls"] == 3  # only October, per account
+    assert _lis_calls(sb) == _list_calls(second) == 3  # only October, per account
+    assert second.attrs["api_calls"] == 3 + _assume_role_calls(sb)
     assert second.attrs["windows_from_store"] == 9
     pd.testing.assert_frame_equal(first, second)
     assert sb.stats()["requests"]["ListInvoiceSummaries"].keys() == {
@@ -576,7 +654,8 @@ def _incremental_runs(sb, store):
     again = read_invoice_summaries(
         sb.fleet_config, "2026-07", "2026-10", store=store, refresh=True, progress=False
     )
-    assert _lis_calls(sb) == again.attrs["api_calls"] == 12
+    assert _lis_calls(sb) == _list_calls(again) == 12
+    assert again.attrs["api_calls"] == 12 + _assume_role_calls(sb)
     pd.testing.assert_frame_equal(first, again)
     assert len(Store(store).load()) == len(first)
 
@@ -584,7 +663,11 @@ def _incremental_runs(sb, store):
 def test_sandbox_list_invoice_summaries_yields_raw_records(sandbox):
     stream = list_invoice_summaries(sandbox.fleet_config, "2026-10", "2026-10", progress=False)
     records = list(stream)
-    assert stream.failures == [] and stream.api_calls == len(sandbox.org.accounts)
+    roles = _role_accounts(sandbox)
+    assert stream.failures == [] and stream.api_calls == len(sandbox.org.accounts) + roles
+    assert stream.report.extra["api_calls_by_operation"]["ListInvoiceSummaries"] == len(
+        sandbox.org.accounts
+    )
     assert sorted(r["InvoiceId"] for r in records) == _expected_ids(
         sandbox.org, (2026, 10), (2026, 10)
     )

@@ -67,6 +67,49 @@ def test_written_for_finance_readers_and_asserts_key_figures(path):
     assert "sandbox.stop()" in nb.cells[-1].source
 
 
+#: What a notebook must take from the core instead of writing again (issue 9).
+RULE_COPIES = {
+    "the spend rule: use invoicekit.documents (spend, is_spend, kinds)": re.compile(
+        r"invoice_type\"\]\s*(?:==|!=|\.isin)|commercial_invoice_id\"\]\.isna"
+    ),
+    "the wall clock: use invoicekit.months.default_range or invoicekit.clock": re.compile(
+        r"date\.today\(|datetime\.now\(|Timestamp\.now\(|Timestamp\.today\(|time\.time\("
+    ),
+    "a money format of its own: use format_money": re.compile(r":,\.(?:\d+|\{[^}]*\})f\}"),
+    "the callable module invoicekit.reconcile(df): use reconcile_invoices": re.compile(
+        r"(?<![\w.])reconcile\(|import reconcile\b|ik\.reconcile\("
+    ),
+}
+CORE_NOTEBOOKS = [
+    "01_spend_trends.ipynb",
+    "02_currency_reconciliation.ipynb",
+    "03_batch_download_pdfs.ipynb",
+    "04_month_end_close.ipynb",
+]
+
+
+@pytest.mark.parametrize("name", CORE_NOTEBOOKS)
+def test_notebooks_use_the_core_rules_instead_of_copies(name):
+    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    copies = [what for what, pattern in RULE_COPIES.items() if pattern.search(code)]
+    assert copies == [], f"{name} copies {copies}"
+    assert "months.default_range(" in code  # default months from business time
+
+
+def test_rule_copy_patterns_catch_the_old_notebook_code():
+    """Positive control: each pattern matches the code notebooks held before issue 9."""
+    old = {
+        "spend": 'df["invoice_type"].isin(["INVOICE", "CREDIT_MEMO"]) & df["commercial_invoice_id"].isna()',
+        "clock": "today = pd.Timestamp(dt.date.today())",
+        "money": 'f"{paid:,.{minor_units(r.payment_currency)}f} {r.payment_currency}"',
+        "reconcile": "findings = reconcile(df, start=start, end=end)",
+    }
+    for (_, pattern), sample in zip(RULE_COPIES.items(), old.values(), strict=True):
+        assert pattern.search(sample), sample
+    assert not any(p.search("reconcile_invoices(df)") for p in RULE_COPIES.values())
+
+
 def test_secret_scanner_catches_a_real_presigned_url(sandbox):
     """Positive control: the scan below would see a leaked sandbox URL or key."""
     from invoicekit.fleet import load_fleet

@@ -18,10 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from invoicekit import _atomic
+from invoicekit import _files
 from invoicekit._http import EXPIRED, FATAL, TRANSIENT, DocumentFetcher, FetchError, Origin
-from invoicekit.errors import InvalidArgumentError
-from invoicekit.pdfs import (
+from invoicekit.archive import (
     DEFAULT_TEMPLATE,
     MANIFEST_COLUMNS,
     MAX_PART_CHARS,
@@ -34,6 +33,9 @@ from invoicekit.pdfs import (
     validate_template,
     verify_archive,
 )
+from invoicekit.archive import download as archive_download
+from invoicekit.archive import manifest as archive_manifest
+from invoicekit.errors import InvalidArgumentError
 
 TODAY = "2026-11-25"
 RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"} | {
@@ -187,21 +189,21 @@ def _row(i: int, **kw) -> dict[str, str]:
 
 def test_manifest_round_trip_sorted_with_exact_columns(tmp_path):
     path = tmp_path / "manifest.csv"
-    _atomic.write_manifest(path, [_row(2), _row(1)])
+    archive_manifest.write_manifest(path, [_row(2), _row(1)])
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
     assert tuple(rows[0]) == MANIFEST_COLUMNS
     assert [r[1] for r in rows[1:]] == ["E-1", "E-2"]
-    assert _atomic.read_manifest(path).rows == [_row(1), _row(2)]
+    assert archive_manifest.read_manifest(path).rows == [_row(1), _row(2)]
 
 
 def test_manifest_reader_drops_a_torn_last_line_and_keeps_the_last_duplicate(tmp_path):
     path = tmp_path / "manifest.csv"
-    _atomic.write_manifest(path, [_row(1)])
+    archive_manifest.write_manifest(path, [_row(1)])
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(",".join(_row(1, bytes="11").values()) + "\n")
         fh.write("111111111111,E-9,2025-01,INVOICE,E-9,2025-01/E-9.pdf,1")  # crash mid-line
-    read = _atomic.read_manifest(path)
+    read = archive_manifest.read_manifest(path)
     assert [r["bytes"] for r in read.rows] == ["11"]
     assert read.bad_lines and "incomplete" in read.bad_lines[0][1]
 
@@ -209,22 +211,22 @@ def test_manifest_reader_drops_a_torn_last_line_and_keeps_the_last_duplicate(tmp
 def test_a_foreign_manifest_is_refused(tmp_path):
     (tmp_path / "manifest.csv").write_text("name,size\nx,1\n")
     with pytest.raises(InvalidArgumentError, match="not an invoicekit manifest"):
-        _atomic.read_manifest(tmp_path / "manifest.csv")
+        archive_manifest.read_manifest(tmp_path / "manifest.csv")
 
 
 def test_atomic_write_leaves_no_temp_file(tmp_path):
-    _atomic.write_bytes_atomic(tmp_path / "a.bin", b"data")
+    _files.write_bytes(tmp_path / "a.bin", b"data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]
-    stale = _atomic.new_temp_path(tmp_path)
+    stale = _files.new_temp_path(tmp_path)
     stale.write_bytes(b"partial")
-    assert _atomic.remove_stale_temp_files(tmp_path) == 1
+    assert _files.remove_stale_temp_files(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]
 
 
 def test_a_second_run_on_the_same_archive_is_refused_while_one_holds_it(tmp_path):
-    with _atomic.archive_lock(tmp_path):
+    with archive_manifest.archive_lock(tmp_path):
         with pytest.raises(InvalidArgumentError, match="another invoicekit download"):
-            with _atomic.archive_lock(tmp_path):
+            with archive_manifest.archive_lock(tmp_path):
                 pass
 
 
@@ -529,26 +531,61 @@ class _StaleFirstClient:
         return self._real.get_invoice_pdf(InvoiceId=InvoiceId)
 
 
+#: Lifetime of the sandbox's document URLs in the expiry test. A URL is signed at a whole
+#: second (the sandbox truncates), so it lives between URL_LIFETIME_S - 1 and URL_LIFETIME_S
+#: seconds: long enough for a fresh URL to be fetched before it expires, whatever the second.
+URL_LIFETIME_S = 4
+
+
+def _expiry_of(url: str) -> float:
+    """When the sandbox starts refusing a document URL (epoch seconds), from its query."""
+    import calendar
+    from urllib.parse import parse_qs, urlsplit
+
+    q = parse_qs(urlsplit(url).query)
+    signed = calendar.timegm(time.strptime(q["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ"))
+    return signed + int(q["X-Amz-Expires"][0])
+
+
+def _wait_until_expired(answers) -> None:
+    """Wait (bounded by the URL lifetime) until every URL of the GetInvoicePDF answers expired."""
+    urls = [a["InvoicePDF"]["DocumentUrl"] for a in answers]
+    urls += [
+        d["DocumentUrl"] for a in answers for d in a["InvoicePDF"].get("SupplementalDocuments", [])
+    ]
+    expires = max(_expiry_of(u) for u in urls)
+    deadline = time.monotonic() + URL_LIFETIME_S + 2
+    while time.time() < expires + 0.05:  # protocol time: the sandbox checks the real clock
+        assert time.monotonic() < deadline, "the URLs outlived their X-Amz-Expires"
+        time.sleep(0.05)
+
+
 def test_an_expired_url_leads_to_a_fresh_get_invoice_pdf_not_a_failure(
     make_sandbox, tmp_path, monkeypatch
 ):
-    from invoicekit import pdfs
     from invoicekit.fleet import load_fleet
     from invoicekit.loader import read_invoice_summaries
 
-    sb = make_sandbox(accounts=1, months=1, url_lifetime_s=1)
+    sb = make_sandbox(accounts=1, months=1, url_lifetime_s=URL_LIFETIME_S)
     fleet = load_fleet(sb.fleet_config)
     df = read_invoice_summaries(fleet, "2026-10", "2026-10", progress=False)
     acct = fleet.accounts[0]
-    real = pdfs._make_client(fleet.session_for(acct), acct.id, 4)
+    real = fleet.client(acct, "invoicing")
     stale = {i: real.get_invoice_pdf(InvoiceId=i) for i in df["invoice_id"]}
-    monkeypatch.setattr(pdfs, "_make_client", lambda *a: _StaleFirstClient(real, stale))
-    time.sleep(2.1)  # every URL handed out above has expired
+    _wait_until_expired(stale.values())
+    real_client = archive_download._invoicing_client
+    monkeypatch.setattr(
+        archive_download,
+        "_invoicing_client",
+        lambda access, workers: _StaleFirstClient(real_client(access, workers), stale),
+    )
+    before = _gets(sb)
     result = download_invoice_pdfs(df, tmp_path, fleet=fleet, progress=False)
     assert set(result["status"]) == {"downloaded"}, result["error"].tolist()
-    assert result.attrs["api_calls"] == 2 * len(df)  # the stale answer, then one fresh call
-    assert not stale  # every stale answer was used
-    assert sb.stats()["requests"]["Document"]  # and refused by the sandbox before the retry
+    assert not stale  # every stale answer was used...
+    assert sb.stats()["requests"]["Document"]  # ...refused by the sandbox...
+    assert _gets(sb) == before + len(df)  # ...and followed by exactly one fresh call each
+    assert result.attrs["api_calls"] == len(df)  # requests sent (the stale ones were not)
 
 
 class _DoctoredClient:
@@ -578,17 +615,15 @@ HOSTILE = ["../../etc/x", "a/b", "CON", "\x00x", "..", "/abs", "..\\..\\win", "n
 def test_hostile_ids_from_a_doctored_response_write_nothing_outside_dest(
     small_org, tmp_path, monkeypatch
 ):
-    from invoicekit import pdfs
-
     sb, fleet, df = small_org
     acct = df["account_id"].iloc[0]
     real_invoice = df.loc[df["account_id"] == acct, "invoice_id"].iloc[0]
-    real_make = pdfs._make_client
+    real_make = archive_download._invoicing_client
     supp = [("../../../../tmp", "../../../escape"), ("a/../../b", "CON"), ("X", "\x00y/../z")]
     monkeypatch.setattr(
-        pdfs,
-        "_make_client",
-        lambda s, a, w: _DoctoredClient(real_make(s, a, w), real_invoice, supp),
+        archive_download,
+        "_invoicing_client",
+        lambda a, w: _DoctoredClient(real_make(a, w), real_invoice, supp),
     )
     dest = tmp_path / "dest"
     outside_before = {p for p in tmp_path.rglob("*")}
@@ -626,17 +661,13 @@ def test_hostile_ids_from_a_doctored_response_write_nothing_outside_dest(
 
 
 def test_document_urls_on_other_hosts_are_refused(small_org, tmp_path, monkeypatch, local_server):
-    from invoicekit import pdfs
-
     sb, fleet, df = small_org
-    real_make = pdfs._make_client
+    real_make = archive_download._invoicing_client
     bad = f"{local_server}/ok.pdf?X-Amz-Signature=feedface"
     monkeypatch.setattr(
-        pdfs,
-        "_make_client",
-        lambda s, a, w: _DoctoredClient(
-            real_make(s, a, w), df["invoice_id"].iloc[0], [], bad_url=bad
-        ),
+        archive_download,
+        "_invoicing_client",
+        lambda a, w: _DoctoredClient(real_make(a, w), df["invoice_id"].iloc[0], [], bad_url=bad),
     )
     result = download_invoice_pdfs(df.head(2), tmp_path, fleet=fleet, progress=False)
     assert set(result["status"]) == {"failed"}
@@ -659,7 +690,7 @@ def test_a_torn_manifest_and_temp_leftovers_of_a_crash_are_repaired_by_the_next_
     again = download_invoice_pdfs(df, tmp_path, fleet=fleet, progress=False)
     assert set(again["status"]) == {"skipped"} and again.attrs["api_calls"] == 0
     assert not leftover.exists()
-    assert _atomic.read_manifest(tmp_path / "manifest.csv").bad_lines == []
+    assert archive_manifest.read_manifest(tmp_path / "manifest.csv").bad_lines == []
     assert verify_archive(tmp_path, summaries=df).ok
 
 
@@ -679,7 +710,7 @@ def test_verify_never_reads_outside_the_archive_for_a_doctored_manifest(tmp_path
     dest = tmp_path / "archive"
     dest.mkdir()
     sha = hashlib.sha256(outside.read_bytes()).hexdigest()
-    _atomic.write_manifest(
+    archive_manifest.write_manifest(
         dest / "manifest.csv",
         [
             _row(1, path="../secret.pdf", sha256=sha, bytes=str(outside.stat().st_size)),

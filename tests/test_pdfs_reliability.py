@@ -1,6 +1,6 @@
 """Reliability of the PDF archive against a faulty sandbox, and kill-and-resume with SIGKILL.
 
-* With 20% throttling, 5% 500s, 2% dropped connections, 5% truncated bodies and 2-second URLs,
+* With 20% throttling, 5% 500s, 2% dropped connections, 5% truncated bodies and 3-second URLs,
   the archive ends identical (same sha256 per document) to a fault-free run, ``verify`` finds
   nothing wrong, and no presigned secret or credential reaches logs, output or the manifest.
 * A real ``python -m invoicekit download`` killed with SIGKILL mid-run leaves no partial file
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from invoicekit import _atomic
+from invoicekit import _files
 from invoicekit._http import is_pdf
-from invoicekit.pdfs import download_invoice_pdfs, verify_archive
+from invoicekit.archive import download_invoice_pdfs, read_manifest, verify_archive
 
 TODAY = "2026-11-25"
 FAULTS = {
@@ -30,14 +30,16 @@ FAULTS = {
     "error_rate": 0.05,
     "drop_rate": 0.02,
     "truncate_rate": 0.05,
-    "url_lifetime_s": 2,
+    # signed at a whole second, a URL lives 2 to 3 s: short enough to expire during a run's
+    # retries, long enough that a fresh one is fetched in time whatever its signing second
+    "url_lifetime_s": 3,
 }
 SIGNATURE = re.compile(r"X-Amz-Signature=(?!REDACTED)", re.IGNORECASE)
 TOKEN_PARAM = re.compile(r"X-Amz-Security-Token=(?!REDACTED)", re.IGNORECASE)
 
 
 def _archive(dest: Path) -> dict[tuple[str, str, str], str]:
-    rows = _atomic.read_manifest(dest / "manifest.csv").rows
+    rows = read_manifest(dest / "manifest.csv").rows
     return {(r["account_id"], r["invoice_id"], r["document_id"]): r["sha256"] for r in rows}
 
 
@@ -45,7 +47,6 @@ def _secrets_of(sb) -> list[str]:
     """Every secret that could leak: account keys and secrets, document tokens and signatures."""
     from urllib.parse import parse_qs, urlsplit
 
-    from invoicekit import _client
     from invoicekit.fleet import load_fleet
 
     out = []
@@ -54,7 +55,7 @@ def _secrets_of(sb) -> list[str]:
     out.append(sb.org.org_secret_access_key)
     fleet = load_fleet(sb.fleet_config)
     acct = fleet.accounts[0]
-    client = _client.client(fleet.session_for(acct), "invoicing", account_id=acct.id)
+    client = fleet.client(acct, "invoicing")
     inv = sb.org.invoices_for(acct.id)[-1]["InvoiceId"]
     for _ in range(10):  # the faulty sandbox may throttle this call too
         try:
@@ -139,7 +140,7 @@ def test_sigkill_mid_run_leaves_no_partial_file_and_the_next_run_completes(tmp_p
         deadline = time.monotonic() + 90
         try:
             while time.monotonic() < deadline and proc.poll() is None:
-                if len(_atomic.read_manifest(dest / "manifest.csv").rows) >= 3:
+                if len(read_manifest(dest / "manifest.csv").rows) >= 3:
                     break
                 time.sleep(0.05)
             time.sleep(0.3)  # let it get into the middle of more documents
@@ -154,13 +155,13 @@ def test_sigkill_mid_run_leaves_no_partial_file_and_the_next_run_completes(tmp_p
         for p in killed:
             data = p.read_bytes()
             assert is_pdf(data[:8], data[-1024:]), p
-        recorded = len(_atomic.read_manifest(dest / "manifest.csv").rows)
+        recorded = len(read_manifest(dest / "manifest.csv").rows)
 
         again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0, again.stderr
         assert re.search(r"already archived: (\d+)", again.stdout)
         assert int(re.search(r"already archived: (\d+)", again.stdout).group(1)) >= recorded
-        assert not [p for p in dest.rglob("*") if _atomic.is_temp_name(p.name)]
+        assert not [p for p in dest.rglob("*") if _files.is_temp_name(p.name)]
 
         check = subprocess.run(
             [sys.executable, "-m", "invoicekit", "verify", str(dest), "--config",
@@ -172,7 +173,7 @@ def test_sigkill_mid_run_leaves_no_partial_file_and_the_next_run_completes(tmp_p
 
     # The archive holds exactly the organization's documents, byte for byte.
     org = build_organization(seed=7, accounts=3, months=6, today=TODAY)
-    rows = _atomic.read_manifest(dest / "manifest.csv").rows
+    rows = read_manifest(dest / "manifest.csv").rows
     periods = {f"2026-{m:02d}" for m in range(5, 11)}
     expected = {
         d.document_id

@@ -24,9 +24,10 @@ from invoicekit.reconcile import (
     GENERIC_AP_COLUMNS,
     ORACLE_AP_COLUMNS,
     completeness_grid,
+    coverage,
     export_ap,
     month_end_table,
-    reconcile,
+    reconcile_invoices,
     totals,
 )
 
@@ -142,7 +143,7 @@ def dec(value) -> D:
 
 
 def test_findings_have_the_contract_columns_and_exact_decimal_dtypes():
-    clean = reconcile(frame([invoice("I-1")]))
+    clean = reconcile_invoices(frame([invoice("I-1")]))
     assert list(clean.columns) == FINDING_COLUMNS == [
         "check", "severity", "account_id", "invoice_id", "billing_period", "view",
         "currency", "expected", "actual", "difference", "message",
@@ -168,7 +169,7 @@ def test_consistent_invoices_give_no_finding():
                 payment=converted(base, "0.912345", "EUR"), payment_currency="EUR",
                 payment_rate="0.912345", payment_source="USD"),
     ]  # fmt: skip
-    assert reconcile(frame(rows)).empty
+    assert reconcile_invoices(frame(rows)).empty
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,7 +180,7 @@ def test_consistent_invoices_give_no_finding():
 def test_arithmetic_total_finds_a_one_cent_error_exactly():
     base = view("100.00", "-10.00", "0", "18.00")
     base["total"] = D("108.01")  # before tax 90.00 + taxes 18.00 = 108.00
-    findings = reconcile(frame([invoice("I-1", base=base)]))
+    findings = reconcile_invoices(frame([invoice("I-1", base=base)]))
     hit = only(findings, "arithmetic_total")
     assert len(hit) == 1
     row = hit.iloc[0]
@@ -193,7 +194,7 @@ def test_arithmetic_total_finds_a_one_cent_error_exactly():
 def test_arithmetic_before_tax_finds_a_wrong_subtotal():
     base = view("100.00", "-10.00", "5.00", "0")
     base["subtotal"] = D("100.10")  # 100.10 - 10.00 + 5.00 = 95.10, reported 95.00
-    hit = only(reconcile(frame([invoice("I-1", base=base)])), "arithmetic_before_tax")
+    hit = only(reconcile_invoices(frame([invoice("I-1", base=base)])), "arithmetic_before_tax")
     assert len(hit) == 1
     assert dec(hit.expected[0]) == D("95.10")
     assert dec(hit.actual[0]) == D("95.00")
@@ -207,7 +208,7 @@ def test_arithmetic_checks_every_view_not_only_base():
     payment["total"] += D("0.02")  # breaks arithmetic and exchange of the payment view
     rows = [invoice("I-1", base=base, payment=payment, payment_currency="GBP",
                     payment_rate="0.8", payment_source="USD")]  # fmt: skip
-    hit = only(reconcile(frame(rows)), "arithmetic_total")
+    hit = only(reconcile_invoices(frame(rows)), "arithmetic_total")
     assert list(hit["view"]) == ["payment"]
     assert hit.currency[0] == "GBP"
 
@@ -216,7 +217,7 @@ def test_positive_discount_that_balances_the_other_way_is_named_discount_sign():
     # Reported with the other convention: discount +10.00 and before tax = 100 - 10 = 90.
     base = {"subtotal": D("100.00"), "discounts": D("10.00"), "fees": D("0"),
             "taxes": D("18.00"), "total_before_tax": D("90.00"), "total": D("108.00")}  # fmt: skip
-    findings = reconcile(frame([invoice("I-1", base=base)]))
+    findings = reconcile_invoices(frame([invoice("I-1", base=base)]))
     sign = only(findings, "discount_sign")
     assert len(sign) == 1
     assert sign.severity[0] == "warning"
@@ -230,7 +231,7 @@ def test_positive_discount_that_balances_the_other_way_is_named_discount_sign():
 def test_positive_discount_that_balances_neither_way_is_an_arithmetic_error():
     base = {"subtotal": D("100.00"), "discounts": D("10.00"), "fees": D("0"),
             "taxes": D("0"), "total_before_tax": D("95.00"), "total": D("95.00")}  # fmt: skip
-    findings = reconcile(frame([invoice("I-1", base=base)]))
+    findings = reconcile_invoices(frame([invoice("I-1", base=base)]))
     assert only(findings, "discount_sign").empty
     hit = only(findings, "arithmetic_before_tax")
     assert len(hit) == 1 and hit.severity[0] == "error"
@@ -241,7 +242,7 @@ def test_credit_memo_with_positive_discount_under_the_documented_convention_pass
     original = invoice("I-1", period="2026-08", base=view("100.00", "-10.00"))
     memo = invoice("C-1", kind="CREDIT_MEMO", base=view("-50.00", "5.00"),
                    original_invoice_id="I-1")  # fmt: skip
-    findings = reconcile(frame([original, memo]))
+    findings = reconcile_invoices(frame([original, memo]))
     assert findings[findings["check"].isin(["discount_sign", "arithmetic_before_tax"])].empty
 
 
@@ -274,7 +275,7 @@ def test_exchange_tolerance_is_one_minor_unit_of_the_target_currency(
         invoice("BAD-1", base=base, payment=bad, payment_currency=currency,
                 payment_rate=rate, payment_source="USD"),
     ]  # fmt: skip
-    hit = only(reconcile(frame(rows)), "exchange")
+    hit = only(reconcile_invoices(frame(rows)), "exchange")
     assert list(hit["invoice_id"]) == ["BAD-1"]
     row = hit.iloc[0]
     assert (row.severity, row.view, row.currency) == ("error", "payment", currency)
@@ -293,7 +294,7 @@ def test_exchange_uses_the_view_named_by_fx_source():
     rows = [invoice("I-1", base=base, tax=tax, tax_currency="EUR", tax_rate="0.9",
                     tax_source="USD", payment=payment_ok, payment_currency="GBP",
                     payment_rate="0.85", payment_source="EUR")]  # fmt: skip
-    assert only(reconcile(frame(rows)), "exchange").empty
+    assert only(reconcile_invoices(frame(rows)), "exchange").empty
     # the same GBP amounts checked against base (USD) x 0.85 would be far off
     assert abs(payment_ok["total"] - base["total"] * D("0.85")) > D("1")
 
@@ -303,7 +304,7 @@ def test_exchange_from_a_currency_no_view_carries_is_a_warning_not_a_pass():
     payment = converted(base, "0.9", "EUR")
     rows = [invoice("I-1", base=base, payment=payment, payment_currency="EUR",
                     payment_rate="0.9", payment_source="CHF")]  # fmt: skip
-    hit = only(reconcile(frame(rows)), "exchange")
+    hit = only(reconcile_invoices(frame(rows)), "exchange")
     assert len(hit) == 1
     assert hit.severity[0] == "warning"
     assert "CHF" in hit.message[0]
@@ -325,7 +326,7 @@ def test_completeness_flags_each_missing_account_month_in_the_data_span():
         invoice("CM-08", account="100000000001", period="2026-08", kind="CREDIT_MEMO",
                 base=view("-5.00"), original_invoice_id="A-07"),
     ]  # fmt: skip
-    hit = only(reconcile(frame(rows)), "completeness")
+    hit = only(reconcile_invoices(frame(rows)), "completeness")
     assert [(r.account_id, str(r.billing_period), r.severity) for r in hit.itertuples()] == [
         ("100000000001", "2026-08", "error")
     ]
@@ -334,7 +335,7 @@ def test_completeness_flags_each_missing_account_month_in_the_data_span():
 
 def test_completeness_covers_the_requested_range_even_beyond_the_data():
     rows = [invoice("A-09", period="2026-09")]
-    hit = only(reconcile(frame(rows), start="2026-08", end="2026-10"), "completeness")
+    hit = only(reconcile_invoices(frame(rows), start="2026-08", end="2026-10"), "completeness")
     assert sorted(str(p) for p in hit["billing_period"]) == ["2026-08", "2026-10"]
 
 
@@ -347,7 +348,7 @@ def test_range_limits_the_checked_invoices_but_not_reference_resolution():
         invoice("C-09", period="2026-09", kind="CREDIT_MEMO", base=view("-10.00"),
                 original_invoice_id="OLD-BAD"),
     ]  # fmt: skip
-    findings = reconcile(frame(rows), start="2026-09", end="2026-09")
+    findings = reconcile_invoices(frame(rows), start="2026-09", end="2026-09")
     assert only(findings, "arithmetic_total").empty  # OLD-BAD is outside the range
     assert only(findings, "credit_memo_original").empty  # but it resolves the credit memo
     assert only(findings, "completeness").empty
@@ -358,13 +359,13 @@ def test_range_limits_the_checked_invoices_but_not_reference_resolution():
 )
 def test_bad_months_raise_invalid_argument(start, end):
     with pytest.raises(InvalidArgumentError):
-        reconcile(frame([invoice("I-1")]), start=start, end=end)
+        reconcile_invoices(frame([invoice("I-1")]), start=start, end=end)
 
 
 def test_missing_columns_are_named():
     df = frame([invoice("I-1")]).drop(columns=["base_taxes"])
     with pytest.raises(InvalidArgumentError, match="base_taxes"):
-        reconcile(df)
+        reconcile_invoices(df)
 
 
 # --------------------------------------------------------------------------------------------
@@ -375,8 +376,8 @@ def test_missing_columns_are_named():
 def test_duplicate_invoice_only_when_the_content_differs():
     same = invoice("I-1")
     other = invoice("I-1", base=view("100.00", "-10.00", "0", "18.01"))
-    assert only(reconcile(frame([same, dict(same)])), "duplicate_invoice").empty
-    hit = only(reconcile(frame([same, other])), "duplicate_invoice")
+    assert only(reconcile_invoices(frame([same, dict(same)])), "duplicate_invoice").empty
+    hit = only(reconcile_invoices(frame([same, other])), "duplicate_invoice")
     assert len(hit) == 1
     assert (hit.invoice_id[0], hit.severity[0]) == ("I-1", "error")
     assert dec(hit.difference[0]) == D("0.01")
@@ -392,7 +393,7 @@ def test_credit_memo_original_unknown_is_a_warning_and_known_gives_the_net():
         invoice("C-3", kind="CREDIT_MEMO", base=view("-10.00"), original_invoice_id="GHOST"),
         invoice("C-4", kind="CREDIT_MEMO", base=view("-10.00")),
     ]  # fmt: skip
-    findings = reconcile(frame(rows))
+    findings = reconcile_invoices(frame(rows))
     orphans = only(findings, "credit_memo_original")
     assert sorted(orphans["invoice_id"]) == ["C-3", "C-4"]
     assert set(orphans["severity"]) == {"warning"}
@@ -411,7 +412,7 @@ def test_over_credited_invoice_is_raised_to_a_warning():
         invoice("I-1", period="2026-08", base=view("100.00")),
         invoice("C-1", kind="CREDIT_MEMO", base=view("-150.00"), original_invoice_id="I-1"),
     ]
-    net = only(reconcile(frame(rows)), "credit_memo_net")
+    net = only(reconcile_invoices(frame(rows)), "credit_memo_net")
     assert net.severity[0] == "warning"
     assert dec(net.actual[0]) == D("-50.00")
 
@@ -422,7 +423,7 @@ def test_tax_invoice_commercial_id_must_resolve():
         invoice("AISPL-1", commercial_invoice_id="5869984025"),
         invoice("AISPL-2", commercial_invoice_id="0000000000"),
     ]
-    hit = only(reconcile(frame(rows)), "tax_invoice_commercial")
+    hit = only(reconcile_invoices(frame(rows)), "tax_invoice_commercial")
     assert list(hit["invoice_id"]) == ["AISPL-2"]
     assert hit.severity[0] == "warning"
 
@@ -432,7 +433,7 @@ def test_tax_authority_cancelled_is_flagged():
         invoice("AISPL-1", tax_authority_status="ISSUED"),
         invoice("AISPL-2", account="100000000001", tax_authority_status="CANCELLED"),
     ]
-    hit = only(reconcile(frame(rows)), "tax_authority_cancelled")
+    hit = only(reconcile_invoices(frame(rows)), "tax_authority_cancelled")
     assert list(hit["invoice_id"]) == ["AISPL-2"]
     assert hit.severity[0] == "warning"
 
@@ -452,7 +453,7 @@ def test_payment_currency_change_is_info_at_the_month_it_changes():
         invoice("J-8", account="100000000002", period="2026-08"),
         invoice("J-9", account="100000000002", period="2026-09"),
     ]
-    hit = only(reconcile(frame(rows)), "payment_currency_change")
+    hit = only(reconcile_invoices(frame(rows)), "payment_currency_change")
     assert len(hit) == 1
     row = hit.iloc[0]
     assert (row.account_id, str(row.billing_period), row.currency, row.severity) == (
@@ -487,7 +488,7 @@ def test_every_planted_anomaly_is_found(seed):
         "missing_invoice", "total_mismatch", "fx_mismatch", "orphan_credit_memo",
         "duplicate_invoice_id",
     }  # fmt: skip
-    findings = reconcile(schema.to_frame(org.invoices))
+    findings = reconcile_invoices(schema.to_frame(org.invoices))
     missed = [a for a in org.anomalies if not _found(findings, a)]
     assert missed == []
 
@@ -497,7 +498,7 @@ def test_a_clean_organization_has_no_error_finding(seed):
     from invoicekit.sandbox.org import build_organization
 
     org = build_organization(seed=seed, today="2026-11-25", anomalies=False)
-    findings = reconcile(schema.to_frame(org.invoices))
+    findings = reconcile_invoices(schema.to_frame(org.invoices))
     errors = findings[findings["severity"] == "error"]
     assert errors.empty, errors[["check", "invoice_id", "message"]].to_string()
 
@@ -638,7 +639,7 @@ def test_completeness_grid_counts_invoices_per_account_and_month():
     wider = completeness_grid(frame(rows), "2026-06", "2026-10")
     assert list(wider.columns) == ["2026-06", "2026-07", "2026-08", "2026-09", "2026-10"]
     # the grid's zeros are exactly the completeness findings
-    findings = only(reconcile(frame(rows), start="2026-06", end="2026-10"), "completeness")
+    findings = only(reconcile_invoices(frame(rows), start="2026-06", end="2026-10"), "completeness")
     zeros = {(a, m) for a in wider.index for m in wider.columns if wider.loc[a, m] == 0}
     assert {(r.account_id, str(r.billing_period)) for r in findings.itertuples()} == zeros
 
@@ -664,6 +665,7 @@ def _ap_rows() -> pd.DataFrame:
                 invoicing_entity="Société Exemple"),
         invoice("CM-USD", kind="CREDIT_MEMO", base=memo, original_invoice_id="INV-USD"),
         invoice("RCPT", kind="PAYMENT_RECEIPT", base=usd),
+        invoice("TAX-USD", base=usd, commercial_invoice_id="INV-USD"),  # restates INV-USD
     ]  # fmt: skip
     return frame(rows)
 
@@ -686,7 +688,8 @@ def test_export_generic_header_encoding_and_decimal_strings(tmp_path):
         "tax_amount", "po_number", "type", "account",
     ]  # fmt: skip
     by_id = {r["invoice_number"]: r for r in rows}
-    assert set(by_id) == {"INV-USD", "INV-JPY", "INV-KWD", "CM-USD"}  # no payment receipt
+    # payable only: no payment receipt, no tax invoice restating a commercial one
+    assert set(by_id) == {"INV-USD", "INV-JPY", "INV-KWD", "CM-USD"}
     assert len(written) == 4
     usd = by_id["INV-USD"]
     assert (usd["amount"], usd["tax_amount"], usd["currency"]) == ("1480.80", "246.80", "USD")
@@ -722,6 +725,10 @@ def test_export_oracle_ap_uses_ap_invoices_interface_columns(tmp_path):
     assert (usd["PO_NUMBER"], usd["SOURCE"]) == ("PO-42", "AWS")
     assert by_num["INV-JPY"]["INVOICE_AMOUNT"] == "16500"
     assert by_num["INV-KWD"]["VENDOR_NAME"] == "Société Exemple"
+    # free text writes amounts as booked: half-up, thousands separated, with the currency
+    assert "tax 246.80 USD" in usd["DESCRIPTION"]
+    assert by_num["CM-USD"]["DESCRIPTION"].startswith("AWS credit memo CM-USD")
+    assert "TAX-USD" not in by_num and "RCPT" not in by_num
     with pytest.raises(InvalidArgumentError):
         export_ap(_ap_rows(), tmp_path / "x.csv", format="sap")
 
@@ -752,8 +759,163 @@ def test_exchange_verdict_matches_decimal_arithmetic(cents, rate_units, currency
                for c in COMPONENTS}  # fmt: skip
     rows = [invoice("I-1", base=base, payment=payment, payment_currency=currency,
                     payment_rate=str(rate), payment_source="USD")]  # fmt: skip
-    hit = only(reconcile(frame(rows)), "exchange")
+    hit = only(reconcile_invoices(frame(rows)), "exchange")
     assert (len(hit) == 1) == should_flag
     if should_flag:
         assert dec(hit.expected[0]) == quantize(exact, currency)
         assert dec(hit.actual[0]) == target
+
+
+# --------------------------------------------------------------------------------------------
+# The package: reconcile_invoices, coverage, one formatter, docstring examples
+# --------------------------------------------------------------------------------------------
+
+
+def test_reconcile_invoices_is_the_entry_point_and_the_package_is_not_callable():
+    import types
+
+    import invoicekit.reconcile as package
+    from invoicekit.reconcile import checks
+
+    assert type(package) is types.ModuleType and not callable(package)
+    assert package.reconcile_invoices is checks.reconcile_invoices
+    assert package.CHECKS is checks.CHECKS and "reconcile" not in package.__all__
+    # the 0.1 name resolves only with a warning, to the same function
+    with pytest.warns(DeprecationWarning, match="reconcile_invoices"):
+        from invoicekit.reconcile import reconcile as old
+    assert old is reconcile_invoices
+    # the functions are not shadowed by submodules of the same name
+    assert callable(package.totals) and callable(package.export_ap)
+
+
+def test_check_severities_are_the_documented_contract():
+    assert {n: c.severity for n, c in CHECKS.items()} == {
+        "arithmetic_total": "error", "arithmetic_before_tax": "error",
+        "discount_sign": "warning", "exchange": "error", "completeness": "error",
+        "duplicate_invoice": "error", "credit_memo_original": "warning",
+        "credit_memo_net": "info", "tax_invoice_commercial": "warning",
+        "tax_authority_cancelled": "warning", "payment_currency_change": "info",
+    }  # fmt: skip
+
+
+def test_reconcile_invoices_keyword_only_range_and_same_result_for_any_month_form():
+    rows = [invoice("A-08", period="2026-08"), invoice("A-10", period="2026-10")]
+    df = frame(rows)
+    by_text = reconcile_invoices(df, start="2026-08", end="2026-10")
+    by_period = reconcile_invoices(df, start=pd.Period("2026-08", "M"), end=pd.Period("2026-10"))
+    pd.testing.assert_frame_equal(by_text, by_period)
+    assert [str(p) for p in by_text["billing_period"]] == ["2026-09"]
+    with pytest.raises(TypeError):
+        reconcile_invoices(df, "2026-08")  # start and end are keywords
+    with pytest.raises(InvalidArgumentError, match="end=2026-01 is before start=2026-10"):
+        reconcile_invoices(df, start="2026-10", end="2026-01")
+
+
+def test_months_the_data_does_not_hold_are_said_to_be_outside_it():
+    rows = [
+        invoice("A-08", account="100000000001", period="2026-08"),
+        invoice("B-08", account="100000000002", period="2026-08"),
+        invoice("A-09", account="100000000001", period="2026-09"),
+    ]
+    findings = only(reconcile_invoices(frame(rows), start="2026-08", end="2026-10"), "completeness")
+    by_key = {(r.account_id, str(r.billing_period)): r.message for r in findings.itertuples()}
+    assert set(by_key) == {
+        ("100000000002", "2026-09"), ("100000000001", "2026-10"), ("100000000002", "2026-10"),
+    }  # fmt: skip
+    # 2026-09 is in the data: B's invoice is missing
+    assert "fetch it again or ask AWS" in by_key[("100000000002", "2026-09")]
+    # 2026-10 is not in the data at all: no claim that AWS failed to invoice
+    october = by_key[("100000000001", "2026-10")]
+    assert "has no row of 2026-10 at all (it holds 2026-08..2026-09)" in october
+    assert "ask AWS" not in october
+
+
+def test_coverage_names_the_checked_range_and_the_months_not_in_the_data():
+    rows = [
+        invoice("A-08", account="100000000001", period="2026-08"),
+        invoice("C-08", account="100000000001", period="2026-08", kind="CREDIT_MEMO",
+                base=view("-1.00"), original_invoice_id="A-08"),
+        invoice("B-09", account="100000000002", period="2026-09"),
+        invoice("A-06", account="100000000001", period="2026-06"),
+    ]  # fmt: skip
+    df = frame(rows)
+    c = coverage(df, "2026-07", "2026-10")
+    assert (c.start, c.end, c.data_start, c.data_end) == (
+        "2026-07",
+        "2026-10",
+        "2026-06",
+        "2026-09",
+    )
+    assert c.months == ("2026-07", "2026-08", "2026-09", "2026-10")
+    assert c.absent == ("2026-07", "2026-10")
+    assert c.accounts == 2
+    assert c.counts == {"invoice": 2, "credit memo": 1, "tax invoice": 0, "payment receipt": 0}
+    assert c.describe() == "2026-07..2026-10 (4 billing months, 2 accounts)"
+    whole = coverage(df)
+    assert (whole.start, whole.end, whole.absent) == ("2026-06", "2026-09", ("2026-07",))
+    empty = coverage(df.iloc[0:0])
+    assert (empty.start, empty.months, empty.accounts) == (None, (), 0)
+    assert empty.describe() == "no billing month (0 accounts)"
+
+
+def test_amounts_in_messages_are_formatted_as_booked():
+    base = view("1234567.00", "0", "0", "0")
+    base["total"] = D("1234567.89")
+    memo_rows = [
+        invoice("I-9", period="2026-08", base=view("2000.00")),
+        invoice("C-1", kind="CREDIT_MEMO", base=view("-100.125"), original_invoice_id="I-9"),
+        invoice("C-2", kind="CREDIT_MEMO", base=view("-0.50"), original_invoice_id="I-9"),
+    ]
+    findings = reconcile_invoices(frame([invoice("I-1", base=base), *memo_rows]))
+    total = only(findings, "arithmetic_total").message[0]
+    assert "base total 1,234,567.89 USD is not total before tax + taxes = 1,234,567.00" in total
+    net = only(findings, "credit_memo_net").message[0]
+    # -100.125 - 0.50 = -100.625 rounds half-up to -100.63, never half-even -100.62
+    assert "with 2 credit memos -100.63 USD: net 1,899.38 USD" in net
+    assert dec(only(findings, "credit_memo_net").difference[0]) == D("-100.625")  # exact
+
+
+def test_counts_follow_the_documents_vocabulary():
+    from invoicekit import documents
+
+    rows = [
+        invoice("I-1", base=view("10.00")),
+        invoice("I-2", base=view("5.00")),
+        invoice("T-1", base=view("10.00"), commercial_invoice_id="I-1"),
+        invoice("R-1", kind="PAYMENT_RECEIPT", base=view("15.00")),
+        invoice("C-1", kind="CREDIT_MEMO", base=view("-1.00"), original_invoice_id="I-1"),
+    ]
+    df = frame(rows)
+    t = totals(df).iloc[0]
+    spend = df[documents.is_spend(df)]
+    kinds = documents.count(spend)
+    assert (t.invoices, t.credit_memos) == (kinds["invoice"], kinds["credit memo"]) == (2, 1)
+    assert dec(t.total) == D("14.00")
+    table = month_end_table(df, "2026-09").iloc[0]
+    assert (table.invoices, table.credit_memos) == (2, 1)
+    assert dec(table.net_base) == D("14.00")
+    gross = totals(df, net_credit_memos=False).iloc[0]
+    assert (gross.invoices, gross.credit_memos, dec(gross.total)) == (2, 0, D("15.00"))
+
+
+def test_views_come_from_the_schema():
+    from invoicekit.reconcile import _arrow
+
+    with pytest.raises(InvalidArgumentError, match="view='local' is not a currency view"):
+        totals(frame([invoice("I-1")]), view="local")
+    assert {c.split("_", 1)[0] for c in _arrow.required_columns() if c.endswith("_fx_rate")} == set(
+        schema.VIEWS
+    )
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import invoicekit.reconcile as package
+    from invoicekit.reconcile import ap, checks, tables
+
+    for module in (package, checks, tables, ap):
+        result = doctest.testmod(
+            module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+        )
+        assert result.attempted > 0 and result.failed == 0, module.__name__

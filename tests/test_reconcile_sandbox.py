@@ -9,7 +9,7 @@ import pytest
 from invoicekit import schema
 from invoicekit.cli import main
 from invoicekit.loader import read_invoice_summaries
-from invoicekit.reconcile import month_end_table, reconcile, totals
+from invoicekit.reconcile import month_end_table, reconcile_invoices, totals
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def test_loader_frame_of_a_clean_sandbox_reconciles_without_errors(sandbox):
     start, end = _span(sandbox.org)
     df = read_invoice_summaries(sandbox.fleet_config, start, end, progress=False)
     assert df.attrs["failures"] == []
-    findings = reconcile(df)
+    findings = reconcile_invoices(df)
     errors = findings[findings["severity"] == "error"]
     assert errors.empty, errors[["check", "invoice_id", "message"]].to_string()
     # what came over the wire totals exactly like the organization's own records

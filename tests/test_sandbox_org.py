@@ -722,7 +722,22 @@ def test_bad_arguments_are_refused_with_invalid_argument_error(kwargs):
         build_organization(**kwargs)
 
 
-def test_today_defaults_to_the_real_utc_date():
+def test_today_defaults_to_business_today(monkeypatch):
+    from invoicekit import clock
+
+    monkeypatch.setenv(clock.ENV, "2030-01-15T08:00:00Z")
+    assert build_organization(accounts=1, months=1).today == date(2030, 1, 15)
+    with clock.pinned("2027-06-01"):
+        org = build_organization(accounts=1, months=1)
+    assert org.today == date(2027, 6, 1)
+    assert org.periods == [(2027, 5)]
+
+
+def test_today_defaults_to_the_real_utc_date_without_a_business_time(monkeypatch):
+    from invoicekit import clock
+
+    monkeypatch.delenv(clock.ENV, raising=False)
+    monkeypatch.setattr(clock, "_pinned", None)
+    before = datetime.now(UTC).date()
     org = build_organization(accounts=1, months=1)
-    now = datetime.now(UTC).date()
-    assert org.today in (now, now - timedelta(days=1))
+    assert before <= org.today <= datetime.now(UTC).date()

@@ -841,12 +841,23 @@ def test_tampered_document_urls_get_an_s3_style_403(sb):
 
 
 def test_expired_document_urls_get_request_has_expired(make_sandbox):
-    sb = make_sandbox(accounts=1, months=1, url_lifetime_s=1)
+    # URLs are signed at whole seconds (X-Amz-Date), so a 2 s URL lives 1-2 s: waiting for the
+    # URL's own X-Amz-Date + X-Amz-Expires makes the first fetch certainly late and leaves a
+    # fresh URL at least a second, whatever the signing second was.
+    from urllib.parse import parse_qs, urlsplit
+
+    sb = make_sandbox(accounts=1, months=1, url_lifetime_s=2)
     account = sb.org.accounts[0]
     client = client_for(sb, account)
     pdf = client.get_invoice_pdf(InvoiceId=sb.org.invoices[0]["InvoiceId"])["InvoicePDF"]
-    assert "X-Amz-Expires=1&" in pdf["DocumentUrl"]
-    time.sleep(2.05)
+    assert "X-Amz-Expires=2&" in pdf["DocumentUrl"]
+    q = parse_qs(urlsplit(pdf["DocumentUrl"]).query)
+    signed = datetime.strptime(q["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    expires_at = signed.timestamp() + int(q["X-Amz-Expires"][0])
+    deadline = time.monotonic() + 5
+    while time.time() < expires_at + 0.05:  # protocol time: the URL's own expiry
+        assert time.monotonic() < deadline, "the URL did not expire within its lifetime"
+        time.sleep(0.05)
     status, body = _fetch(pdf["DocumentUrl"])
     assert status == 403
     assert b"<Code>AccessDenied</Code><Message>Request has expired</Message>" in body

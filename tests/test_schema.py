@@ -642,3 +642,39 @@ def test_docstring_examples_run() -> None:
 
     result = doctest.testmod(schema, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 10 and result.failed == 0
+
+
+def test_views_and_their_labels_are_defined_once() -> None:
+    assert schema.VIEWS == ("base", "tax", "payment")
+    assert schema.VIEW_LABELS == {
+        "base": "base currency",
+        "tax": "tax currency",
+        "payment": "payment currency",
+    }
+    assert list(schema.VIEW_LABELS) == list(schema.VIEWS) == list(schema.VIEW_FIELDS)
+    assert schema.COMPONENTS == (
+        "total", "total_before_tax", "subtotal", "discounts", "taxes", "fees",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("view", ["base", "tax", "payment"])
+def test_check_view_returns_a_known_view(view: str) -> None:
+    assert schema.check_view(view) == view
+
+
+@pytest.mark.parametrize(
+    ("view", "name", "message"),
+    [
+        ("local", "view", "view='local' is not a currency view: use one of 'base', 'tax', "
+                          "'payment' (e.g. view='payment' for the currency AP pays in)"),
+        ("Base", "view", "view='Base' is not a currency view"),
+        (None, "view", "view=None is not a currency view"),
+        ("local", "--view", "--view local is not a currency view: use one of base, tax, "
+                            "payment (e.g. --view payment for the currency AP pays in)"),
+    ],
+)  # fmt: skip
+def test_check_view_names_the_argument_and_the_fix(view: object, name: str, message: str) -> None:
+    with pytest.raises(InvalidArgumentError) as exc:
+        schema.check_view(view, name)
+    assert str(exc.value).startswith(message)
+    assert isinstance(exc.value, ValueError)

@@ -2,7 +2,12 @@
 
 Each subcommand module provides ``HELP`` (one line), ``add_arguments(parser)`` and
 ``run(args) -> int``. Modules are imported only when their command runs, so
-``invoicekit sandbox`` starts without importing pandas.
+``invoicekit sandbox`` starts without importing pandas, and ``invoicekit --help`` imports none.
+
+The contract a scheduler relies on: exit 0 ok, 1 findings, 2 bad input (one line naming the
+flag and the fix), 3 partial (the others' results were written), 70 an unexpected error (one
+line and the hint to rerun with ``--debug``, which shows the traceback). ``--now`` (before or
+after the command) sets business "now" for the run and every child process it starts.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import argparse
 import importlib
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from invoicekit._redact import install_log_redaction, redact
 
@@ -58,13 +65,73 @@ def positive_int(text: str) -> int:
     return value
 
 
+def bounded_int(lo: int, hi: int, example: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``lo`` to ``hi`` (argparse names the flag).
+
+    Examples
+    --------
+    >>> bounded_int(1, 240, 12)("24")
+    24
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a whole number: give {lo} to {hi}, e.g. {example}"
+            ) from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is not from {lo} to {hi}: e.g. {example}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def iso_date(text: str) -> str:
+    """argparse type for ``--today``: a date ``YYYY-MM-DD``, returned in that form."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date: give YYYY-MM-DD, e.g. 2026-11-25"
+        ) from None
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    """``--progress/--no-progress`` (default: a bar only when stderr is a terminal)."""
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on stderr (default: only when stderr is a terminal, "
+        "so cron logs get none)",
+    )
+
+
+def progress_enabled(args: argparse.Namespace, stream: Any = None) -> bool:
+    """Whether a command shows progress bars: ``--progress``/``--no-progress`` decide, else
+    whether ``stream`` (default ``sys.stderr``, where the bars go) is a terminal."""
+    chosen = getattr(args, "progress", None)
+    if chosen is not None:
+        return bool(chosen)
+    stream = sys.stderr if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # closed or replaced streams
+        return False
+
+
 def month(text: str) -> str:
     """argparse type for ``--from``/``--to``: a billing month, returned as ``"YYYY-MM"``.
 
     argparse names the flag in its error, so the user reads ``argument --from: ...``.
     """
     from invoicekit.errors import InvalidArgumentError
-    from invoicekit.loader import parse_month
+    from invoicekit.months import parse_month
 
     try:
         year, mon = parse_month(text, "month")
@@ -125,6 +192,8 @@ _NOW_HELP = (
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``invoicekit`` parser; with ``only``, just that command's options are declared
+    (``only=""``: none, for ``invoicekit --help``, which then imports no command module)."""
     parser = _Parser(prog="invoicekit", description="AWS invoices across payer accounts.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("--now", metavar="WHEN", help=_NOW_HELP)
@@ -144,13 +213,27 @@ def _module(name: str):
     return importlib.import_module(f"invoicekit.cli.{COMMANDS[name]}")
 
 
+def _command_of(argv: list[str]) -> str | None:
+    """The command word of ``argv``: the first word that is not a global option or its value."""
+    words = iter(argv)
+    for word in words:
+        if word == "--now":
+            next(words, None)
+        elif word == "--":
+            return next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run ``invoicekit`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     from invoicekit.errors import ConfigError, InvalidArgumentError, InvoiceKitError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Import only the chosen command's module (and all of them for --help).
-    chosen = next((a for a in argv if a in COMMANDS), None)
-    parser = build_parser(only=chosen)
+    # Import only the chosen command's module (none for `invoicekit --help`).
+    chosen = _command_of(argv)
+    parser = build_parser(only=chosen if chosen in COMMANDS else "")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
@@ -173,13 +256,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("invoicekit: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # unexpected: one redacted line unless --debug
+    except Exception as exc:  # unexpected: one redacted line; --debug adds the traceback
         if args.debug:
-            raise
+            import traceback
+
+            print(redact("".join(traceback.format_exception(exc))).rstrip(), file=sys.stderr)
+        reason = " ".join(str(redact(exc)).split()) or "(no message)"
+        hint = "" if args.debug else " (run again with --debug for a traceback)"
         print(
-            f"invoicekit: error: unexpected {type(exc).__name__}: {redact(exc)} "
-            "(run again with --debug for a traceback)",
-            file=sys.stderr,
+            f"invoicekit: error: unexpected {type(exc).__name__}: {reason}{hint}", file=sys.stderr
         )
         return EXIT_SOFTWARE
 

@@ -5,6 +5,12 @@ account, reconciles, downloads the PDF archive, exports the AP file, runs every 
 (papermill) and writes ``reports/*.html`` plus ``reports/executive_summary.html``. Nothing leaves
 the machine; no secret is printed or written (presigned query strings appear as ``?REDACTED``).
 
+The sandbox's today is business today (``--today``, else ``--now``/``INVOICEKIT_NOW``, else the
+real date) and the months closed are the ``--months`` up to the last closed month before it
+(:func:`invoicekit.months.default_range`); the notebooks and the sandbox inherit
+``INVOICEKIT_NOW``. Counts are printed in :mod:`invoicekit.documents` words, the same words and
+numbers as the executive summary and the notebooks.
+
 Examples
 --------
 >>> from invoicekit.cli import main  # doctest: +SKIP
@@ -28,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from invoicekit._redact import redact, redact_url
+from invoicekit.cli import bounded_int, iso_date, positive_int
 
 HELP = "run the whole month-end job on the sandbox and write reports"
 
@@ -49,10 +56,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workdir", default="demo-output", help="where the data, archive, AP file go"
     )
-    parser.add_argument("--accounts", type=int, default=12, help="sandbox payer accounts (12)")
-    parser.add_argument("--months", type=int, default=12, help="billing months to load (12)")
     parser.add_argument(
-        "--today", default=None, help="the sandbox's today, YYYY-MM-DD (default: the real date)"
+        "--accounts",
+        type=bounded_int(1, 9999, 12),
+        default=12,
+        help="sandbox payer accounts, 1 to 9999 (12)",
+    )
+    parser.add_argument(
+        "--months",
+        type=bounded_int(1, 240, 12),
+        default=12,
+        help="billing months to load, up to the last closed one, 1 to 240 (12)",
+    )
+    parser.add_argument(
+        "--today",
+        type=iso_date,
+        default=None,
+        help="the sandbox's today, YYYY-MM-DD (default: business today, from --now or "
+        "$INVOICEKIT_NOW, else the real date)",
     )
     parser.add_argument(
         "--notebooks",
@@ -61,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--skip-notebooks", action="store_true", help="do not run the notebooks")
     parser.add_argument("--skip-cli", action="store_true", help="do not replay the AWS CLI calls")
-    parser.add_argument("--jobs", type=int, default=2, help="notebooks run at once (2)")
+    parser.add_argument("--jobs", type=positive_int, default=2, help="notebooks run at once (2)")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -146,16 +167,17 @@ def _run_cli(steps: _Steps, argv: Sequence[str], env: dict[str, str]) -> str:
 
 def blog_cli_calls(steps: _Steps, fleet: Any, workdir: Path, today: Any) -> Path | None:
     """list-invoice-summaries then get-invoice-pdf with the real AWS CLI; download one PDF."""
-    import pandas as pd
+    import calendar
 
     aws = _aws_executable()
     if aws is None:
         steps.say("the AWS CLI is not installed (pip install awscli): skipping the blog's calls")
         return None
     env, account_id = _cli_env(fleet, workdir)
-    month = pd.Timestamp(today).to_period("M")  # invoices of last month are issued this month
-    start_date = month.start_time.strftime("%Y-%m-%d")
-    end_date = month.end_time.strftime("%Y-%m-%d")
+    # invoices of last month are issued this month (today's)
+    last_day = calendar.monthrange(today.year, today.month)[1]
+    start_date = f"{today.year:04d}-{today.month:02d}-01"
+    end_date = f"{today.year:04d}-{today.month:02d}-{last_day:02d}"
     listed = _run_cli(
         steps,
         [
@@ -317,21 +339,48 @@ def scan_for_secrets(roots: Sequence[Path]) -> list[str]:
 # ----------------------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
-    """Run the demo; returns 0 on success, 3 when a step or notebook failed (others still ran)."""
-    import pandas as pd
+def _documents_line(docs: Any) -> str:
+    """``"42 documents (40 main documents, 2 supplemental documents): 42 downloaded"``."""
+    from invoicekit import documents
 
-    from invoicekit import report, schema
-    from invoicekit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL
+    main = int((docs["document_type"] == documents.MAIN_DOCUMENT).sum()) if len(docs) else 0
+    status = docs["status"].value_counts().to_dict() if len(docs) else {}
+    done = ", ".join(f"{n:,} {s}" for s, n in status.items()) or "nothing to do"
+    return (
+        f"{documents.plural(len(docs), 'document')} "
+        f"({documents.plural(main, 'main document')}, "
+        f"{documents.plural(len(docs) - main, documents.SUPPLEMENTAL_DOCUMENT)}): {done}"
+    )
+
+
+def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
+    """Run the demo; returns 0 on success, 3 when a step or notebook failed (others still ran).
+
+    ``--today`` without ``--now`` makes that day business today for the whole run (the store,
+    the notebooks and the reports then agree with the sandbox's data).
+    """
+    if args.today and not getattr(args, "now", None):
+        from invoicekit import clock
+
+        with clock.pinned_for_run(args.today):
+            return _run(args, out)
+    return _run(args, out)
+
+
+def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    from invoicekit import clock, documents, months, report, schema
+    from invoicekit._money import format_money
+    from invoicekit.archive import download_invoice_pdfs, verify_archive
+    from invoicekit.cli import EXIT_OK, EXIT_PARTIAL
     from invoicekit.fleet import load_fleet
     from invoicekit.loader import read_invoice_summaries
-    from invoicekit.pdfs import download_invoice_pdfs, verify_archive
-    from invoicekit.reconcile import export_ap, reconcile, totals
+    from invoicekit.reconcile import export_ap, reconcile_invoices, totals
     from invoicekit.sandbox import start as start_sandbox
 
-    if args.accounts < 1 or args.months < 1:
-        print("invoicekit: error: --accounts and --months must be at least 1", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    # business today (--today, else --now / $INVOICEKIT_NOW, else the real date) decides the
+    # sandbox's data and the months closed: the --months up to the last closed month
+    today_text = args.today or clock.today().isoformat()
+    start, end = months.default_range(args.months, now=today_text)
     reports = Path(args.reports).resolve()
     workdir = Path(args.workdir).resolve()
     reports.mkdir(parents=True, exist_ok=True)
@@ -342,15 +391,13 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     out("invoicekit demo — the month-end job on an offline sandbox (nothing reaches AWS)")
 
     t = steps.step("Start the offline AWS Invoicing sandbox")
-    sb = start_sandbox(accounts=args.accounts, months=max(args.months, 1), today=args.today)
+    sb = start_sandbox(accounts=args.accounts, months=args.months, today=today_text)
     try:
         today = sb.org.today
-        periods = sb.org.periods
-        end = f"{periods[-1][0]:04d}-{periods[-1][1]:02d}"
-        start = f"{periods[-args.months][0]:04d}-{periods[-args.months][1]:02d}"
         fleet = load_fleet(sb.fleet_config)
         steps.say(
-            f"endpoint {sb.endpoint_url}, {len(fleet.accounts)} payer accounts, today {today}"
+            f"endpoint {sb.endpoint_url}, "
+            f"{documents.plural(len(fleet.accounts), 'payer account')}, today {today}"
         )
         steps.say(f"fleet file {sb.fleet_config}")
         steps.done("sandbox", t)
@@ -369,21 +416,27 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
         schema.to_parquet(df, workdir / "invoices.parquet")
         schema.to_csv(df, workdir / "invoices.csv")
         failures = df.attrs.get("failures", [])
+        n_rows = len(df)
         steps.say(
-            f"{len(df)} invoices from {df['account_id'].nunique()} accounts, "
-            f"{df.attrs.get('api_calls', 0)} API calls, {len(failures)} account failures"
+            f"loaded {n_rows:,} row{'' if n_rows == 1 else 's'}: "
+            f"{documents.describe(documents.count(df))} "
+            f"from {documents.plural(df['account_id'].nunique(), 'account')}"
         )
+        steps.say(f"{df.attrs.get('api_calls', 0)} API calls, {len(failures)} account failures")
         if failures:
             problems.append(f"fetch: {len(failures)} account failure(s)")
         steps.done("fetch", t)
 
         t = steps.step("Reconcile totals, currencies and completeness")
-        findings = reconcile(df, start=start, end=end)
+        findings = reconcile_invoices(df, start=start, end=end)
         findings.to_csv(workdir / "findings.csv", index=False)
         by_sev = findings["severity"].value_counts().to_dict() if len(findings) else {}
         steps.say(f"findings: {by_sev or 'none'} → {workdir / 'findings.csv'}")
         for r in totals(df, by=[], view="base").itertuples():
-            steps.say(f"net spend {start}..{end}: {r.total:,.2f} {r.currency} (base view)")
+            steps.say(
+                f"net spend {start}..{end}: {format_money(r.total, r.currency, code=True)} "
+                "(base view)"
+            )
         if by_sev.get("error"):
             problems.append(f"reconcile: {by_sev['error']} error finding(s)")
         steps.done("reconcile", t)
@@ -393,18 +446,20 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
         docs = download_invoice_pdfs(df, archive, fleet=fleet, progress=False)
         status = docs["status"].value_counts().to_dict()
         check = verify_archive(archive, summaries=df)
-        steps.say(f"{status} → {archive}")
+        steps.say(f"{_documents_line(docs)} → {archive}")
         steps.say(check.summary())
         if status.get("failed") or not check.ok:
             problems.append(f"archive: {check.summary()}")
         steps.done("download", t)
 
         t = steps.step(f"Export the accounts-payable file for {end}")
-        month = df[df["billing_period"] == pd.Period(end, "M")]
+        month = df[df["billing_period"] == months.as_period(end)]
         ap_path = workdir / f"ap_{end}_generic.csv"
         export_ap(month, ap_path, format="generic")
         export_ap(month, workdir / f"ap_{end}_oracle-ap.csv", format="oracle-ap")
-        steps.say(f"{ap_path} (and the Oracle AP interface variant beside it)")
+        booked = documents.describe(documents.count(documents.payable(month)))
+        steps.say(f"{end}: {booked} → {ap_path}")
+        steps.say("(and the Oracle AP interface variant beside it)")
         steps.done("export-ap", t)
 
         executed: list[Path] = []

@@ -6,7 +6,8 @@ ListInvoiceSummaries) or from a file written by ``invoicekit fetch`` (``--summar
 
 Exit codes: 0 every document downloaded or already archived; 3 some documents (or accounts)
 failed — the others are archived and listed in ``DEST/manifest.csv``; 2 bad input (arguments,
-fleet file, summaries file, template, credentials).
+fleet file, summaries file, template, or no account with usable credentials: refused before
+any request).
 
 Examples
 --------
@@ -27,8 +28,10 @@ from invoicekit.cli import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     EXIT_PARTIAL,
+    add_progress_argument,
     month,
     positive_int,
+    progress_enabled,
     read_summaries,
 )
 
@@ -39,7 +42,7 @@ MAX_FAILURE_LINES = 25
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``invoicekit download``."""
-    from invoicekit.pdfs import DEFAULT_MAX_WORKERS, DEFAULT_TEMPLATE
+    from invoicekit.archive import DEFAULT_MAX_WORKERS, DEFAULT_TEMPLATE
 
     parser.add_argument(
         "--config", metavar="FLEET.yml", help="fleet file listing the payer accounts"
@@ -79,23 +82,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ask GetInvoicePDF again for complete invoices too, to pick up documents added "
         "since (archived documents are not downloaded again)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
 
 
 def filter_periods(df: Any, start: str | None, end: str | None) -> Any:
     """Keep the rows whose billing period lies in ``start``..``end`` (inclusive, YYYY-MM)."""
-    from invoicekit.loader import parse_month
-    from invoicekit.pdfs import _period_str
+    from invoicekit import months
 
-    lo = "{:04d}-{:02d}".format(*parse_month(start, "--from")) if start else None
-    hi = "{:04d}-{:02d}".format(*parse_month(end, "--to")) if end else None
+    lo = months.format_month(*months.parse_month(start, "--from")) if start else None
+    hi = months.format_month(*months.parse_month(end, "--to")) if end else None
     if lo and hi and lo > hi:
         from invoicekit.errors import InvalidArgumentError
 
-        raise InvalidArgumentError(f"--from {start} is after --to {end}")
+        raise InvalidArgumentError(f"--from {lo} is after --to {hi}: give the earlier month first")
     if (lo is None and hi is None) or "billing_period" not in df.columns:
         return df
-    periods = df["billing_period"].map(_period_str)
+    periods = (
+        df["billing_period"]
+        .astype(object)
+        .map(lambda v: "" if v is None or type(v).__name__ == "NAType" else months.month_str(v))
+    )
     keep = periods.map(lambda p: (lo is None or p >= lo) and (hi is None or p <= hi))
     return df[keep.astype(bool).to_numpy()]
 
@@ -119,7 +125,11 @@ def load_fleet_arg(config: str | None) -> Any:
 def summaries_from_args(
     args: argparse.Namespace, fleet: Any, *, progress: bool
 ) -> tuple[Any, list]:
-    """The invoices a command works on, and the loader's account failures (if it listed them)."""
+    """The invoices a command works on, and the loader's account failures (if it listed them).
+
+    Failures are dicts (:meth:`invoicekit.outcomes.Failure.as_dict`).
+    """
+    from invoicekit import months, outcomes
     from invoicekit.errors import InvalidArgumentError
 
     if args.summaries:
@@ -128,23 +138,41 @@ def summaries_from_args(
         raise InvalidArgumentError("pass --config FLEET.yml with --from/--to, or --summaries FILE")
     if not args.start or not args.end:
         raise InvalidArgumentError("pass --from YYYY-MM and --to YYYY-MM with --config")
-    from invoicekit.loader import read_invoice_summaries, split_windows
+    from invoicekit.loader import read_invoice_summaries
 
-    split_windows(args.start, args.end)  # bad months: one clear line before any request
+    months.split_windows(args.start, args.end)  # bad months: one clear line before any request
     df = read_invoice_summaries(fleet, args.start, args.end, progress=progress)
+    report = outcomes.run_report(df)
+    if report is not None:
+        return df, [f.as_dict() for f in report.failures]
     return df, list(df.attrs.get("failures", []))
 
 
 def run(args: argparse.Namespace) -> int:
     """Download, print a summary and the failures; return the exit code."""
-    from invoicekit.loader import CONFIG_CODES
-    from invoicekit.pdfs import FAILED, download_invoice_pdfs, protect_logs, validate_template
+    from invoicekit import documents, outcomes
+    from invoicekit.archive import (
+        DOWNLOADED,
+        FAILED,
+        SKIPPED,
+        download_invoice_pdfs,
+        protect_logs,
+        validate_template,
+    )
+    from invoicekit.errors import CONFIG_CODES, RETRYABLE_CODES
 
     protect_logs()
     validate_template(args.template)  # bad input before any request
     fleet = load_fleet_arg(args.config)
-    progress = not args.no_progress
+    progress = progress_enabled(args)
     df, list_failures = summaries_from_args(args, fleet, progress=progress)
+    if (
+        list_failures
+        and len(df) == 0
+        and all(f.get("config") or f.get("code") in CONFIG_CODES for f in list_failures)
+    ):
+        print(f"invoicekit: error: {list_failures[0]['message']}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
     result = download_invoice_pdfs(
         df,
@@ -156,13 +184,17 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
         refresh=args.refresh,
     )
-    counts = result["status"].value_counts().to_dict()
+    report = outcomes.run_report(result)
+    counts = report.counts if report is not None else {}
     dest = result.attrs.get("dest", args.dest)
+    listed = documents.describe(documents.count(df)) if len(df) else "no invoice"
+    kinds = {k: n for k, n in counts.items() if k not in (DOWNLOADED, SKIPPED, FAILED)}
     print(
-        f"invoicekit download: {len(df)} invoices, {len(result)} documents into {dest}\n"
-        f"  downloaded: {counts.get('downloaded', 0)}, already archived: "
-        f"{counts.get('skipped', 0)}, failed: {counts.get('failed', 0)}\n"
-        f"  API calls: {result.attrs.get('api_calls', 0)}"
+        f"invoicekit download: {listed} listed, archive {dest}\n"
+        f"  {documents.describe_documents(kinds)}\n"
+        f"  downloaded: {counts.get(DOWNLOADED, 0)}, already archived: "
+        f"{counts.get(SKIPPED, 0)}, failed: {counts.get(FAILED, 0)}\n"
+        f"  API calls: {report.api_calls if report is not None else 0}"
     )
     for f in list_failures:
         print(f"  failed listing: account {f['account_id']} {f.get('code', '')}: {f['message']}")
@@ -175,14 +207,14 @@ def run(args: argparse.Namespace) -> int:
     if len(failed) > MAX_FAILURE_LINES:
         print(f"  ... and {len(failed) - MAX_FAILURE_LINES} more failed documents")
     sys.stdout.flush()
-    if list_failures and all(f.get("code") in CONFIG_CODES for f in list_failures) and len(df) == 0:
-        print(f"invoicekit: error: {list_failures[0]['message']}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     if len(failed) or list_failures:
+        failures = [*(report.failures if report is not None else []), *list_failures]
+        codes = [f.code if isinstance(f, outcomes.Failure) else f.get("code") for f in failures]
+        later = " later" if codes and all(c in RETRYABLE_CODES for c in codes) else ""
         print(
             f"invoicekit: error: {len(failed)} documents and {len(list_failures)} accounts failed "
-            f"(listed above); the others are archived in {dest}; run the same command again to "
-            "retry only what is missing",
+            f"(listed above); the others are archived in {dest}; run the same command again"
+            f"{later} to retry only what is missing",
             file=sys.stderr,
         )
         return EXIT_PARTIAL

@@ -1,7 +1,10 @@
-"""``invoicekit export-ap``: invoices and credit memos as a CSV for accounts payable.
+"""``invoicekit export-ap``: the payable documents as a CSV for accounts payable.
 
-Formats: ``generic`` (snake_case columns) and ``oracle-ap`` (Oracle Payables'
-``AP_INVOICES_INTERFACE`` column names). Amounts are the payment currency view. Exit codes:
+The rows are :func:`invoicekit.documents.is_payable` (invoices and credit memos; never a tax
+invoice restating a commercial invoice, nor a payment receipt). Formats: ``generic``
+(snake_case columns) and ``oracle-ap`` (Oracle Payables' ``AP_INVOICES_INTERFACE`` column
+names). Amounts are the payment currency view; the command prints what it wrote and the net
+payable per currency (:func:`invoicekit._money.format_money`). Exit codes:
 0 written; 2 bad input (missing or unreadable summaries file, unwritable output).
 
 Examples
@@ -14,7 +17,9 @@ Examples
 from __future__ import annotations
 
 import argparse
+from decimal import Decimal
 
+from invoicekit._money import format_money
 from invoicekit.cli import EXIT_OK
 from invoicekit.errors import InvalidArgumentError
 
@@ -45,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``invoicekit export-ap``; returns the exit code."""
+    from invoicekit import documents
     from invoicekit.cli import read_summaries
     from invoicekit.reconcile import export_ap
 
@@ -53,7 +59,28 @@ def run(args: argparse.Namespace) -> int:
         rows = export_ap(df, args.output, format=args.format, source=args.source)
     except OSError as exc:
         raise InvalidArgumentError(
-            f"cannot write {args.output!r}: {exc.strerror or exc}; check the directory exists"
+            f"--output {args.output}: cannot write it ({exc.strerror or exc}); "
+            "check the directory exists"
         ) from exc
-    print(f"wrote {len(rows)} row(s) ({args.format}) to {args.output}")
+    counts = documents.count(df.iloc[documents.is_payable(df).nonzero()[0]])
+    print(
+        f"wrote {len(rows)} row(s) ({documents.describe(counts)}; {args.format}) to {args.output}"
+    )
+    amount, currency = (
+        ("amount", "currency")
+        if args.format == "generic"
+        else ("INVOICE_AMOUNT", "INVOICE_CURRENCY_CODE")
+    )
+    payable = _sum_by_currency(rows[amount], rows[currency])
+    if payable:
+        print("net payable: " + ", ".join(format_money(a, c, code=True) for c, a in payable))
     return EXIT_OK
+
+
+def _sum_by_currency(amounts, currencies) -> list[tuple[str, Decimal]]:
+    """Exact sums of the written amounts (decimal strings) per currency, by currency code."""
+    sums: dict[str, Decimal] = {}
+    for a, c in zip(amounts, currencies, strict=True):
+        if a and c:
+            sums[c] = sums.get(c, Decimal(0)) + Decimal(a)
+    return sorted(sums.items())

@@ -1,5 +1,9 @@
 """``invoicekit fetch``: load a fleet's invoice summaries into a parquet or CSV file.
 
+Prints how many rows it loaded in :mod:`invoicekit.documents` words ("loaded 168 rows: 156
+invoices, 12 credit memos"). A fetch that finds no invoice at all writes an empty file with
+every column and says so in one warning line on stderr (exit 0).
+
 Exit codes: 0 every account succeeded; 3 some accounts failed (the others' invoices are
 written); 2 bad input (a month that does not parse, end before start, a range before 2005, an
 unknown output extension, a missing or invalid fleet file, an unknown profile, no credentials).
@@ -18,12 +22,30 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from invoicekit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, month, positive_int
-from invoicekit.loader import DEFAULT_RATE_PER_ACCOUNT
+from invoicekit.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    add_progress_argument,
+    month,
+    positive_int,
+    progress_enabled,
+)
+from invoicekit.loader import DEFAULT_RATE_PER_ACCOUNT, MIN_RATE_PER_ACCOUNT
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 HELP = "load invoice summaries of a fleet into a parquet/CSV file and local store"
 OUTPUT_FORMATS = {".parquet": "parquet", ".csv": "csv"}
+
+
+#: The largest ``--settle-days`` (the loader's bound).
+MAX_SETTLE_DAYS = 100_000
+#: The largest ``--rate-per-account`` (the loader's bound), requests per second.
+MAX_RATE_PER_ACCOUNT = 10_000.0
 
 
 def _days(text: str) -> int:
@@ -31,19 +53,23 @@ def _days(text: str) -> int:
         value = int(text)
     except ValueError:
         value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days, e.g. 45")
+    if not 0 <= value <= MAX_SETTLE_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of days from 0 to {MAX_SETTLE_DAYS:,}, e.g. 45"
+        )
     return value
 
 
 def _rate(text: str) -> float:
+    """``--rate-per-account``: 0 (no pacing) or MIN..MAX requests per second."""
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if value < 0:
+        value = float("nan")
+    if value != 0 and not MIN_RATE_PER_ACCOUNT <= value <= MAX_RATE_PER_ACCOUNT:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a rate: give requests per second, e.g. 2"
+            f"{text!r} is not a rate: give requests per second from {MIN_RATE_PER_ACCOUNT:g} to "
+            f"{MAX_RATE_PER_ACCOUNT:,.0f} (0 turns pacing off), e.g. 2"
         )
     return value
 
@@ -93,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"requests per second per payer account (default {DEFAULT_RATE_PER_ACCOUNT:g}; "
         "0 turns pacing off)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
     parser.add_argument(
         "--by",
         choices=("billing_period", "issued"),
@@ -133,12 +159,50 @@ def _writable_output(out: Path) -> Path:
     return out
 
 
+def _check_order(start: str, end: str) -> None:
+    from invoicekit.errors import InvalidArgumentError
+
+    if end < start:  # both "YYYY-MM"
+        raise InvalidArgumentError(
+            f"--to {end} is before --from {start}: give --to the same month as --from or later"
+        )
+
+
+def _outcome(df: pd.DataFrame) -> tuple[list[dict], int, int, int]:
+    """(failures as dicts, API calls, windows queried, windows from the store) of a load."""
+    from invoicekit.outcomes import run_report
+
+    report = run_report(df)
+    extra = report.extra if report is not None else {}
+
+    def stat(key: str) -> int:
+        return int(extra.get(key, df.attrs.get(key, 0)) or 0)
+
+    if report is not None:
+        failures = [f.as_dict() for f in report.failures]
+        calls = report.api_calls
+    else:
+        failures = list(df.attrs.get("failures", []))
+        calls = int(df.attrs.get("api_calls", 0))
+    return failures, calls, stat("windows_fetched"), stat("windows_from_store")
+
+
+def loaded_line(df: pd.DataFrame) -> str:
+    """``"loaded 168 rows: 156 invoices, 12 credit memos"`` (the documents vocabulary)."""
+    from invoicekit import documents
+
+    n = len(df)
+    rows = f"{n:,} row{'' if n == 1 else 's'}"
+    return f"loaded {rows}: {documents.describe(documents.count(df))}" if n else f"loaded {rows}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Fetch, write, print the summary; return the exit code."""
     from invoicekit.errors import ConfigError
     from invoicekit.loader import CONFIG_CODES, split_windows
 
     # Everything that can be checked without the network, first.
+    _check_order(args.start, args.end)
     windows = split_windows(args.start, args.end, args.by)
     fmt = _output_format(args.output)
     out = _writable_output(Path(args.output))
@@ -163,26 +227,24 @@ def run(args: argparse.Namespace) -> int:
         settle_days=args.settle_days,
         max_workers=args.max_workers,
         rate_per_account=args.rate_per_account or None,
-        progress=not args.no_progress,
+        progress=progress_enabled(args),
     )
     if fmt == "csv":
         schema.to_csv(df, out)
     else:
         schema.to_parquet(df, out)
 
-    failures = df.attrs.get("failures", [])
+    failures, api_calls, fetched, stored = _outcome(df)
     failed = {f["account_id"] for f in failures}
     n_accounts = len(fleet.accounts)
+    span = f"{windows[0].key}..{windows[-1].key}"
     print(
-        f"invoicekit fetch: {windows[0].key}..{windows[-1].key} by {args.by}: "
+        f"invoicekit fetch: {span} by {args.by}: "
         f"{n_accounts} accounts ({n_accounts - len(failed)} ok, {len(failed)} failed)"
     )
-    print(f"  invoices: {len(df)} written to {out}")
-    stored = df.attrs.get("windows_from_store", 0)
-    print(
-        f"  API calls: {df.attrs.get('api_calls', 0)} "
-        f"(windows queried: {df.attrs.get('windows_fetched', 0)}, from store: {stored})"
-    )
+    print(f"  {loaded_line(df)}")
+    print(f"  written to {out}")
+    print(f"  API calls: {api_calls} (windows queried: {fetched}, from store: {stored})")
     for f in failures:
         name = f" ({f['account_name']})" if f.get("account_name") else ""
         windows_failed = f.get("windows") or []
@@ -192,9 +254,15 @@ def run(args: argparse.Namespace) -> int:
             f"{f['message']}"
         )
     sys.stdout.flush()
+    if not len(df):
+        answered = n_accounts - len(failed)
+        where = f"{answered} account{'' if answered == 1 else 's'}"
+        if failed:
+            where += f" ({len(failed)} failed)"
+        print(f"invoicekit: warning: no invoice found for {span} in {where}", file=sys.stderr)
     if not failures:
         return EXIT_OK
-    bad_config = [f for f in failures if f["code"] in CONFIG_CODES]
+    bad_config = [f for f in failures if f.get("config") or f["code"] in CONFIG_CODES]
     if bad_config:
         first = bad_config[0]
         print(f"invoicekit: error: {first['message']}", file=sys.stderr)

@@ -1,8 +1,12 @@
 """``invoicekit reconcile``: check a summaries file the way a month-end close needs it.
 
-Prints the number of findings per check and severity, then every error finding. Exit codes:
-0 no error-severity finding; 1 at least one error finding (the run worked and found problems);
-2 bad input (a missing or unreadable file, a month that does not parse, end before start).
+Prints the range it checked (``checked 2026-01..2026-10 (10 billing months, 12 accounts)``),
+the months of that range the file holds no row of (``not in the summaries file``: fetch them,
+they are not reported as missing invoices one by one), the number of findings per check and
+severity, then every error finding. Exit codes: 0 no error-severity finding; 1 at least one
+error finding (the run worked and found problems; a month of the range that is not in the file
+is one: its completeness cannot be confirmed); 2 bad input (a missing or unreadable file, a
+month that does not parse, ``--to`` before ``--from``).
 
 Examples
 --------
@@ -16,13 +20,19 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from invoicekit.cli import EXIT_FINDINGS, EXIT_OK, month, read_summaries
+from invoicekit import documents, months
+from invoicekit.cli import EXIT_FINDINGS, EXIT_OK, read_summaries
 from invoicekit.errors import InvalidArgumentError
+
+if TYPE_CHECKING:  # pragma: no cover -- pandas is imported when the command runs, not for --help
+    import pandas as pd
+
+    from invoicekit.reconcile import Coverage
 
 HELP = "check invoice totals, exchange rates and completeness"
 #: How many error findings the summary lists before it says "... and N more".
@@ -40,21 +50,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--from",
         dest="start",
-        type=month,
         metavar="YYYY-MM",
-        help="first billing month (default: the data's)",
+        help="first billing month (default: the file's first)",
     )
     parser.add_argument(
         "--to",
         dest="end",
-        type=month,
         metavar="YYYY-MM",
-        help="last billing month (default: the data's)",
+        help="last billing month (default: the file's last)",
     )
     parser.add_argument("--output", metavar="FILE.csv", help="write every finding to this CSV")
 
 
 def _text(value: object) -> str:
+    import pandas as pd
+
     if value is None or value is pd.NA or (not isinstance(value, str) and pd.isna(value)):
         return ""
     if isinstance(value, Decimal):
@@ -64,27 +74,66 @@ def _text(value: object) -> str:
 
 
 def write_findings_csv(findings: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write findings as UTF-8 CSV (no BOM): plain decimal strings, ``YYYY-MM`` periods."""
+    """Write findings as UTF-8 CSV (no BOM): plain decimal strings, ``YYYY-MM`` periods.
+
+    Exact values (every digit of ``expected``/``actual``/``difference``), written atomically.
+    """
+    from invoicekit._files import write_bytes
+
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(list(findings.columns))
+    for row in findings.astype(object).itertuples(index=False, name=None):
+        writer.writerow([_text(v) for v in row])
     try:
-        with open(path, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(list(findings.columns))
-            for row in findings.astype(object).itertuples(index=False, name=None):
-                writer.writerow([_text(v) for v in row])
+        write_bytes(path, text.getvalue().encode("utf-8"), mkdir=False)
     except OSError as exc:
-        raise InvalidArgumentError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+        raise InvalidArgumentError(
+            f"--output {path}: cannot write it ({exc.strerror or exc}); check the directory exists"
+        ) from exc
 
 
-def _summary(df: pd.DataFrame, findings: pd.DataFrame) -> str:
+def _months(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """``--from``/``--to`` as ``"YYYY-MM"`` (errors name the flag and the fix)."""
+    start = end = None
+    if args.start is not None:
+        start = months.format_month(*months.parse_month(args.start, "--from"))
+    if args.end is not None:
+        end = months.format_month(*months.parse_month(args.end, "--to"))
+    if start is not None and end is not None:
+        months.month_range(start, end, names=("--from", "--to"))  # --to before --from
+    return start, end
+
+
+def _month_list(labels: list[str] | tuple[str, ...]) -> str:
+    """``2026-11..2026-12`` for a run of consecutive months, else ``2026-03, 2026-07``."""
+    if len(labels) > 1 and list(labels) == months.month_range(labels[0], labels[-1]):
+        return f"{labels[0]}..{labels[-1]}"
+    return ", ".join(labels)
+
+
+def _summary(findings: pd.DataFrame, cov: Coverage) -> str:
+    import pandas as pd
+
     from invoicekit.reconcile import CHECKS, SEVERITIES
 
-    lines = []
-    periods = df["billing_period"].dropna()
-    span = f", billing periods {periods.min()}..{periods.max()}" if len(periods) else ""
-    lines.append(
-        f"reconciled {len(df)} invoice(s) of {df['account_id'].nunique()} account(s){span}: "
-        f"{len(findings)} finding(s)"
-    )
+    lines = [f"checked {cov.describe()}"]
+    outside = set(cov.absent)
+    if cov.absent:
+        held = (
+            f"it holds {cov.data_start}..{cov.data_end}"
+            if cov.data_start
+            else "it holds no billing month"
+        )
+        one = len(cov.absent) == 1
+        lines.append(
+            f"{_month_list(cov.absent)}: not in the summaries file ({held}), so "
+            f"{'its' if one else 'their'} invoices are not checked: fetch "
+            f"{'it' if one else 'them'} with `invoicekit fetch --from {cov.absent[0]} "
+            f"--to {cov.absent[-1]}`"
+        )
+    checked = documents.describe({k: n for k, n in cov.counts.items() if n})
+    lines.append(f"reconciled {checked}: {len(findings)} finding(s)")
     counts = findings.groupby(["check", "severity"]).size() if len(findings) else pd.Series()
     width = max(len(c) for c in CHECKS)
     lines.append(f"  {'check':<{width}}  " + "  ".join(f"{s:>7}" for s in SEVERITIES))
@@ -92,15 +141,25 @@ def _summary(df: pd.DataFrame, findings: pd.DataFrame) -> str:
         row = [int(counts.get((name, s), 0)) for s in SEVERITIES]
         lines.append(f"  {name:<{width}}  " + "  ".join(f"{n:>7}" for n in row))
     errors = findings[findings["severity"] == "error"]
+    # Completeness of a month the file does not hold is said once above, not per account.
+    not_in_file = (errors["check"] == "completeness") & errors["billing_period"].astype(str).isin(
+        outside
+    )
+    listed = errors[~not_in_file.to_numpy()]
     if len(errors):
         lines.append(f"{len(errors)} error finding(s):")
-        for r in errors.head(MAX_LISTED_ERRORS).itertuples(index=False):
+        if not_in_file.any():
+            lines.append(
+                f"  completeness: {int(not_in_file.sum())} account-month(s) of "
+                f"{_month_list(cov.absent)} not in the summaries file (see above)"
+            )
+        for r in listed.head(MAX_LISTED_ERRORS).itertuples(index=False):
             where = " ".join(
                 _text(x) for x in (r.account_id, r.invoice_id, r.billing_period, r.view) if _text(x)
             )
             lines.append(f"  {r.check}: {where}: {r.message}")
-        if len(errors) > MAX_LISTED_ERRORS:
-            lines.append(f"  ... and {len(errors) - MAX_LISTED_ERRORS} more (see --output)")
+        if len(listed) > MAX_LISTED_ERRORS:
+            lines.append(f"  ... and {len(listed) - MAX_LISTED_ERRORS} more (see --output)")
     else:
         lines.append("no error findings")
     return "\n".join(lines)
@@ -108,13 +167,14 @@ def _summary(df: pd.DataFrame, findings: pd.DataFrame) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``invoicekit reconcile``; returns the exit code."""
-    from invoicekit.reconcile import reconcile
+    from invoicekit.reconcile import coverage, reconcile_invoices
 
+    start, end = _months(args)
     df = read_summaries(args.summaries)
-    findings = reconcile(df, start=args.start, end=args.end)
+    findings = reconcile_invoices(df, start=start, end=end)
     if args.output:
         write_findings_csv(findings, args.output)
-    print(_summary(df, findings))
+    print(_summary(findings, coverage(df, start, end)))
     if args.output:
         print(f"findings written to {args.output}")
     return EXIT_FINDINGS if (findings["severity"] == "error").any() else EXIT_OK

@@ -2,6 +2,10 @@
 
 The first line of output is the endpoint URL (scripts read it); then a table of the accounts and
 how to point the AWS CLI at the sandbox. SIGINT and SIGTERM stop it cleanly (exit 0).
+
+Its default "today" is business today (:func:`invoicekit.clock.today`: ``--now``, else
+``INVOICEKIT_NOW``, else the real date), so a sandbox started as a child process agrees with
+its parent.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import argparse
 import signal
 import sys
 import threading
+
+from invoicekit.cli import bounded_int, iso_date
 
 HELP = "run the offline AWS Invoicing sandbox in the foreground"
 
@@ -41,6 +47,28 @@ def _positive(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> int:
+    """A lifetime in whole seconds, at least 1 (``--url-lifetime``)."""
+    value = _non_negative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1 second, e.g. 900")
+    return int(value)
+
+
+def _operations(text: str) -> tuple[str, ...]:
+    """``--fault-operations``: a comma list of the operations faults apply to."""
+    from invoicekit.sandbox._faults import FAULT_OPERATIONS
+
+    ops = tuple(x.strip() for x in text.split(",") if x.strip())
+    unknown = [op for op in ops if op not in FAULT_OPERATIONS]
+    if not ops or unknown:
+        shown = ", ".join(unknown) if unknown else repr(text)
+        raise argparse.ArgumentTypeError(
+            f"unknown operation {shown}: give a comma list of {','.join(FAULT_OPERATIONS)}"
+        )
+    return ops
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -67,9 +95,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", action="store_true", help="print only the endpoint URL (for scripts)")
     o = parser.add_argument_group("organization")
     o.add_argument("--seed", type=int, default=7, help="seed of the synthetic data (default 7)")
-    o.add_argument("--accounts", type=int, default=12, help="payer accounts (default 12)")
-    o.add_argument("--months", type=int, default=24, help="billing months (default 24)")
-    o.add_argument("--today", help="pin 'now' (YYYY-MM-DD); the last closed month is billed last")
+    o.add_argument("--accounts", type=bounded_int(1, 9999, 12), default=12,
+                   help="payer accounts, 1 to 9999 (default 12)")  # fmt: skip
+    o.add_argument("--months", type=bounded_int(1, 240, 24), default=24,
+                   help="billing months, 1 to 240 (default 24)")  # fmt: skip
+    o.add_argument(
+        "--today",
+        type=iso_date,
+        help="the sandbox's today (YYYY-MM-DD); the last closed month is billed last "
+        "(default: business today, from --now or $INVOICEKIT_NOW, else the real date)",
+    )
     o.add_argument("--anomalies", action="store_true", help="plant known reconciliation problems")
     f = parser.add_argument_group("faults (deterministic by --seed)")
     f.add_argument("--latency-ms", type=_non_negative, default=0.0, help="added latency (ms)")
@@ -90,11 +125,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="fraction of document downloads cut short")  # fmt: skip
     f.add_argument(
         "--fault-operations",
+        type=_operations,
         metavar="OPS",
         help="comma list the faults apply to: ListInvoiceSummaries,GetInvoicePDF,Document "
         "(default all)",
     )
-    f.add_argument("--url-lifetime", type=_positive, default=900, metavar="S",
+    f.add_argument("--url-lifetime", type=_seconds, default=900, metavar="S",
                    help="lifetime of document URLs in seconds (default 900)")  # fmt: skip
     f.add_argument("--deny-account", action="append", default=[], metavar="ID",
                    help="answer AccessDeniedException to this account's credentials (repeatable)")  # fmt: skip
@@ -164,30 +200,23 @@ def _stem(path: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Start the sandbox and serve until SIGINT/SIGTERM."""
+    from invoicekit import clock
     from invoicekit.errors import InvalidArgumentError
     from invoicekit.sandbox import Faults, write_fleet_config
     from invoicekit.sandbox.org import build_organization
     from invoicekit.sandbox.server import SandboxServer
 
-    if args.accounts < 1:
-        raise InvalidArgumentError("--accounts must be at least 1")
-    if args.months < 1:
-        raise InvalidArgumentError("--months must be at least 1")
-    operations = None
-    if args.fault_operations:
-        operations = tuple(x.strip() for x in args.fault_operations.split(",") if x.strip())
-    try:
-        faults = Faults(
-            throttle_rate=args.fault_throttle,
-            error_rate=args.fault_error,
-            drop_rate=args.fault_drop,
-            truncate_rate=args.fault_truncate,
-            operations=operations,
-        )
-    except ValueError as exc:
-        raise InvalidArgumentError(str(exc)) from None
+    # every value was checked by its argparse type, so Faults and the org accept them
+    faults = Faults(
+        throttle_rate=args.fault_throttle,
+        error_rate=args.fault_error,
+        drop_rate=args.fault_drop,
+        truncate_rate=args.fault_truncate,
+        operations=args.fault_operations,
+    )
+    today = args.today or clock.today().isoformat()  # business today: --now, $INVOICEKIT_NOW
     org = build_organization(
-        seed=args.seed, accounts=args.accounts, months=args.months, today=args.today,
+        seed=args.seed, accounts=args.accounts, months=args.months, today=today,
         anomalies=args.anomalies,
     )  # fmt: skip
     try:

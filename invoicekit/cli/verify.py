@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from invoicekit.cli import EXIT_FINDINGS, EXIT_OK, month
+from invoicekit.cli import EXIT_FINDINGS, EXIT_OK, add_progress_argument, month, progress_enabled
 
 HELP = "re-hash a PDF archive against its manifest"
 #: Problems printed one per line before "... and N more".
@@ -45,21 +45,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--to", dest="end", type=month, metavar="YYYY-MM", help="last billing month (inclusive)"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Verify, print the problems and a summary; return the exit code."""
+    from invoicekit.archive import protect_logs, verify_archive
     from invoicekit.cli.download import filter_periods, load_fleet_arg, summaries_from_args
     from invoicekit.errors import InvalidArgumentError
-    from invoicekit.pdfs import protect_logs, verify_archive
 
     protect_logs()
     summaries = None
     list_failures: list = []
     if args.summaries or args.config:
         fleet = load_fleet_arg(args.config) if not args.summaries else None
-        summaries, list_failures = summaries_from_args(args, fleet, progress=not args.no_progress)
+        summaries, list_failures = summaries_from_args(args, fleet, progress=progress_enabled(args))
     elif args.start or args.end:
         raise InvalidArgumentError(
             "--from/--to need the invoices to check against: add --summaries FILE or --config FLEET.yml"

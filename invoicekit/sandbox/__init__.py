@@ -305,7 +305,9 @@ def start(
         Where to listen; ``port=0`` picks a free port.
     seed, accounts, months, today, anomalies
         The synthetic organization (deterministic by ``seed``; ``today`` pins "now" so the
-        last billing month is the last closed month before it).
+        last billing month is the last closed month before it). ``today=None`` means business
+        today (:func:`invoicekit.clock.today`), also in a child process, which inherits
+        ``INVOICEKIT_NOW``.
     latency_ms, jitter_ms : float
         Added to every AWS-facing request, slept in the request's own thread.
     rate_limit : float or None

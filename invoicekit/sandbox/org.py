@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
+from invoicekit import clock
 from invoicekit._money import minor_unit, quantize
 from invoicekit.errors import InvalidArgumentError
 
@@ -294,8 +295,8 @@ def _add_months(year: int, month: int, n: int) -> tuple[int, int]:
 
 
 def _parse_today(today: date | datetime | str | None) -> date:
-    if today is None:
-        return datetime.now(UTC).date()
+    if today is None:  # business today: --now / INVOICEKIT_NOW, else the real UTC date
+        return clock.today()
     if isinstance(today, datetime):
         return today.astimezone(UTC).date() if today.tzinfo else today.date()
     if isinstance(today, date):
@@ -1283,7 +1284,8 @@ def build_organization(
     months
         Number of billing months, ending with the last closed month before ``today``.
     today
-        "Now" as a ``date`` or ``YYYY-MM-DD`` string; default the real UTC date.
+        "Now" as a ``date`` or ``YYYY-MM-DD`` string; default business today
+        (:func:`invoicekit.clock.today`: ``INVOICEKIT_NOW`` if set, else the real UTC date).
     anomalies
         Plant the known reconciliation problems listed in ``Organization.anomalies``; without
         them the organization is consistent to the cent.

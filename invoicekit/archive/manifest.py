@@ -1,26 +1,55 @@
-"""Crash-safe files for the PDF archive: atomic writes, the manifest and the document catalogue.
+"""The archive's record files: ``manifest.csv``, the document catalogue, the journal, the lock.
 
-Nothing here talks to AWS. A document is first written to a temporary file in its final
-directory (``.ik-<random>.part``), flushed and fsynced, then renamed over its final name, so a
-reader (or a run killed with SIGKILL) never sees a partial file under a final name. The
-manifest is an append-only CSV journal while a run is going (each batch appended and fsynced
-after the documents' directories were fsynced) and is rewritten sorted and deduplicated through
-temp + rename at the start and end of every run; readers tolerate a torn last line.
+Nothing here talks to AWS. Layout of an archive ``dest``:
+
+* ``manifest.csv`` (:data:`MANIFEST_COLUMNS`): one row per archived document with its size and
+  sha256 — the archive's contract with auditors;
+* ``.invoicekit/documents.csv`` (:data:`CATALOGUE_COLUMNS`, private): every document
+  GetInvoicePDF listed per invoice, so that a re-run knows an invoice is complete without
+  calling the API;
+* ``.invoicekit/lock``: held by the one run writing to ``dest``.
+
+While a run is going the manifest and the catalogue are append-only journals
+(:class:`ArchiveJournal`: each batch appended and fsynced after the documents' directories
+were fsynced); at the start and the end of every run they are rewritten sorted and
+deduplicated through :mod:`invoicekit._files` (temp + rename). Readers tolerate a torn last
+line, so a run killed with SIGKILL loses at most its last uncommitted batch.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
-import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from invoicekit import _files
+from invoicekit.archive.naming import inside_archive
+from invoicekit.documents import MAIN_DOCUMENT
 from invoicekit.errors import InvalidArgumentError
+
+__all__ = [
+    "MANIFEST_COLUMNS",
+    "CATALOGUE_COLUMNS",
+    "MANIFEST_NAME",
+    "STATE_DIR",
+    "CATALOGUE_NAME",
+    "LOCK_NAME",
+    "ManifestRead",
+    "read_manifest",
+    "write_manifest",
+    "read_catalogue",
+    "compact_catalogue",
+    "ArchiveJournal",
+    "archive_lock",
+    "sha256_file",
+    "is_intact",
+]
 
 #: Columns of ``manifest.csv``, in order (the archive's contract with auditors).
 MANIFEST_COLUMNS = (
@@ -43,90 +72,31 @@ STATE_DIR = ".invoicekit"
 CATALOGUE_NAME = "documents.csv"
 LOCK_NAME = "lock"
 
-TEMP_PREFIX = ".ik-"
-TEMP_SUFFIX = ".part"
-_TEMP_RE = re.compile(r"^\.ik-[0-9a-f]{16}\.part$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-
-CHUNK_BYTES = 64 * 1024
-
-
-def is_temp_name(name: str) -> bool:
-    """Tell whether ``name`` is one of our temporary download files.
-
-    Examples
-    --------
-    >>> is_temp_name(".ik-0123456789abcdef.part"), is_temp_name("x.pdf")
-    (True, False)
-    """
-    return bool(_TEMP_RE.fullmatch(name))
+_READ_CHUNK_BYTES = 64 * 1024
+#: Catalogue: ``{(account_id, invoice_id): [(document_type, document_id), ...]}``.
+Catalogue = dict[tuple[str, str], list[tuple[str, str]]]
 
 
-def new_temp_path(directory: Path) -> Path:
-    """A fresh temporary file name inside ``directory`` (not created)."""
-    return directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
-
-
-def fsync_dir(directory: Path) -> None:
-    """fsync a directory so that renames inside it survive a power loss (no-op on Windows)."""
-    if os.name == "nt":  # pragma: no cover - directories cannot be opened on Windows
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through temp + fsync + rename + directory fsync.
+def sha256_file(path: Path) -> tuple[int, str, bytes, bytes]:
+    """Return ``(size, sha256 hex, first 8 bytes, last 1024 bytes)`` of a file.
 
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
-    >>> write_bytes_atomic(p, b"hi"); p.read_bytes()
-    b'hi'
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.pdf"
+    >>> _ = p.write_bytes(b"%PDF-1.4 %%EOF")
+    >>> size, sha, head, tail = sha256_file(p)
+    >>> size, sha[:12], head
+    (14, '4657fadcc41d', b'%PDF-1.4')
     """
-    tmp = new_temp_path(path.parent)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def remove_stale_temp_files(dest: Path) -> int:
-    """Delete temporary files an interrupted run left under ``dest``; return how many."""
-    removed = 0
-    for root, _dirs, files in os.walk(dest):
-        for name in files:
-            if is_temp_name(name):
-                try:
-                    os.unlink(os.path.join(root, name))
-                    removed += 1
-                except FileNotFoundError:  # pragma: no cover - raced with another cleaner
-                    pass
-    return removed
-
-
-def sha256_file(path: Path) -> tuple[int, str, bytes, bytes]:
-    """Return ``(size, sha256 hex, first 8 bytes, last 1024 bytes)`` of a file."""
-    import hashlib
-
     h = hashlib.sha256()
     size = 0
     head = b""
     tail = b""
     with open(path, "rb") as fh:
         while True:
-            chunk = fh.read(CHUNK_BYTES)
+            chunk = fh.read(_READ_CHUNK_BYTES)
             if not chunk:
                 break
             if size == 0:
@@ -139,13 +109,16 @@ def sha256_file(path: Path) -> tuple[int, str, bytes, bytes]:
 
 @dataclass
 class ManifestRead:
-    """What :func:`read_manifest` found: good rows (deduplicated) and the lines it dropped."""
+    """What :func:`read_manifest` found: good rows (deduplicated) and the lines it dropped.
+
+    ``bad_lines`` holds ``(line number, why)`` pairs.
+    """
 
     rows: list[dict[str, str]]
-    bad_lines: list[tuple[int, str]]  # (line number, why)
+    bad_lines: list[tuple[int, str]]
 
 
-def _valid_row(row: dict[str, str]) -> str | None:
+def _valid_row(row: Mapping[str, str]) -> str | None:
     """Why a manifest row is unusable, or None when it is fine."""
     for col in ("account_id", "invoice_id", "document_type", "document_id", "path"):
         if not row.get(col):
@@ -208,17 +181,17 @@ def read_manifest(path: Path) -> ManifestRead:
     return ManifestRead(list(by_key.values()), bad)
 
 
-def _sort_key(row: dict[str, str]) -> tuple:
+def _sort_key(row: Mapping[str, str]) -> tuple:
     return (
         row.get("billing_period", ""),
         row["account_id"],
         row["invoice_id"],
-        row["document_type"] != "INVOICE",
+        row["document_type"] != MAIN_DOCUMENT,
         row["document_id"],
     )
 
 
-def _csv_text(columns: Iterable[str], rows: Iterable[dict[str, str]], header: bool) -> str:
+def _csv_text(columns: Iterable[str], rows: Iterable[Mapping[str, str]], header: bool) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     cols = list(columns)
@@ -229,13 +202,22 @@ def _csv_text(columns: Iterable[str], rows: Iterable[dict[str, str]], header: bo
     return buf.getvalue()
 
 
-def write_manifest(path: Path, rows: Iterable[dict[str, str]]) -> None:
-    """Rewrite the whole manifest atomically, sorted by period, account, invoice, document."""
+def write_manifest(path: Path, rows: Iterable[Mapping[str, str]]) -> None:
+    """Rewrite the whole manifest atomically, sorted by period, account, invoice, document.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "manifest.csv"
+    >>> write_manifest(p, [])
+    >>> p.read_text().startswith("account_id,invoice_id,billing_period")
+    True
+    """
     ordered = sorted(rows, key=_sort_key)
-    write_bytes_atomic(path, _csv_text(MANIFEST_COLUMNS, ordered, header=True).encode("utf-8"))
+    _files.write_text(path, _csv_text(MANIFEST_COLUMNS, ordered, header=True))
 
 
-def read_catalogue(path: Path) -> dict[tuple[str, str], list[tuple[str, str]]]:
+def read_catalogue(path: Path) -> Catalogue:
     """``{(account_id, invoice_id): [(document_type, document_id), ...]}`` (last listing wins).
 
     Examples
@@ -244,7 +226,7 @@ def read_catalogue(path: Path) -> dict[tuple[str, str], list[tuple[str, str]]]:
     >>> read_catalogue(pathlib.Path(tempfile.mkdtemp()) / "documents.csv")
     {}
     """
-    out: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    out: Catalogue = {}
     if not path.exists():
         return out
     text = path.read_bytes().decode("utf-8", errors="replace")
@@ -267,6 +249,16 @@ def read_catalogue(path: Path) -> dict[tuple[str, str], list[tuple[str, str]]]:
     return out
 
 
+def compact_catalogue(path: Path, listing: Catalogue) -> None:
+    """Rewrite the catalogue atomically with one listing per invoice."""
+    rows = [
+        {"account_id": a, "invoice_id": i, "document_type": t, "document_id": d, "listing": str(n)}
+        for n, ((a, i), docs) in enumerate(sorted(listing.items()))
+        for t, d in docs
+    ]
+    _files.write_text(path, _csv_text(CATALOGUE_COLUMNS, rows, header=True))
+
+
 class ArchiveJournal:
     """Append-only journal of the manifest and catalogue while a run is going.
 
@@ -280,7 +272,7 @@ class ArchiveJournal:
         self.manifest_path = dest / MANIFEST_NAME
         self.catalogue_path = dest / STATE_DIR / CATALOGUE_NAME
 
-    def _append(self, path: Path, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:
+    def _append(self, path: Path, columns: tuple[str, ...], rows: list[Mapping[str, str]]) -> None:
         new = not path.exists() or path.stat().st_size == 0
         text = _csv_text(columns, rows, header=new)
         with open(path, "ab") as fh:
@@ -290,26 +282,17 @@ class ArchiveJournal:
 
     def commit(
         self,
-        manifest_rows: list[dict[str, str]],
-        listings: list[dict[str, str]],
+        manifest_rows: list[Mapping[str, str]],
+        listings: list[Mapping[str, str]],
         dirs: Iterable[Path],
     ) -> None:
+        """Make one batch durable: directories, then catalogue, then manifest."""
         for d in set(dirs):
-            fsync_dir(d)
+            _files.fsync_dir(d)
         if listings:
             self._append(self.catalogue_path, CATALOGUE_COLUMNS, listings)
         if manifest_rows:
             self._append(self.manifest_path, MANIFEST_COLUMNS, manifest_rows)
-
-
-def compact_catalogue(path: Path, listing: dict[tuple[str, str], list[tuple[str, str]]]) -> None:
-    """Rewrite the catalogue atomically with one listing per invoice."""
-    rows = [
-        {"account_id": a, "invoice_id": i, "document_type": t, "document_id": d, "listing": str(n)}
-        for n, ((a, i), docs) in enumerate(sorted(listing.items()))
-        for t, d in docs
-    ]
-    write_bytes_atomic(path, _csv_text(CATALOGUE_COLUMNS, rows, header=True).encode("utf-8"))
 
 
 @contextmanager
@@ -339,3 +322,15 @@ def archive_lock(dest: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def is_intact(dest: Path, row: Mapping[str, str]) -> bool:
+    """Whether a manifest row's file exists inside ``dest`` with the recorded size and hash."""
+    try:
+        path = inside_archive(dest, row["path"])
+        if not path.is_file() or path.stat().st_size != int(row["bytes"]):
+            return False
+        _size, sha, _head, _tail = sha256_file(path)
+    except (OSError, InvalidArgumentError, ValueError):
+        return False
+    return sha == row["sha256"]
