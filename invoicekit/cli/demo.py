@@ -340,16 +340,27 @@ def scan_for_secrets(roots: Sequence[Path]) -> list[str]:
 
 
 def _documents_line(docs: Any) -> str:
-    """``"42 documents (40 main documents, 2 supplemental documents): 42 downloaded"``."""
+    """``"42 documents: 38 invoices, 2 credit memos, 2 supplemental documents — 42 downloaded"``."""
     from invoicekit import documents
+    from invoicekit.archive import DOWNLOADED, FAILED, SKIPPED
 
-    main = int((docs["document_type"] == documents.MAIN_DOCUMENT).sum()) if len(docs) else 0
     status = docs["status"].value_counts().to_dict() if len(docs) else {}
-    done = ", ".join(f"{n:,} {s}" for s, n in status.items()) or "nothing to do"
+    words = {DOWNLOADED: "downloaded", SKIPPED: "already archived", FAILED: "failed"}
+    done = ", ".join(f"{status[s]:,} {w}" for s, w in words.items() if status.get(s))
     return (
-        f"{documents.plural(len(docs), 'document')} "
-        f"({documents.plural(main, 'main document')}, "
-        f"{documents.plural(len(docs) - main, documents.SUPPLEMENTAL_DOCUMENT)}): {done}"
+        f"{documents.describe_documents(documents.count_documents(docs))}"
+        f" — {done or 'nothing to do'}"
+    )
+
+
+def _findings_line(findings: Any) -> str:
+    """``"6 findings: 0 errors, 1 warning, 5 info"``."""
+    by_sev = findings["severity"].value_counts().to_dict() if len(findings) else {}
+    n = len(findings)
+    errors, warnings = by_sev.get("error", 0), by_sev.get("warning", 0)
+    return (
+        f"{n:,} finding{'' if n == 1 else 's'}: {errors:,} error{'' if errors == 1 else 's'}, "
+        f"{warnings:,} warning{'' if warnings == 1 else 's'}, {by_sev.get('info', 0):,} info"
     )
 
 
@@ -372,6 +383,7 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     from invoicekit._money import format_money
     from invoicekit.archive import download_invoice_pdfs, verify_archive
     from invoicekit.cli import EXIT_OK, EXIT_PARTIAL
+    from invoicekit.cli.reconcile import write_findings_csv
     from invoicekit.fleet import load_fleet
     from invoicekit.loader import read_invoice_summaries
     from invoicekit.reconcile import export_ap, reconcile_invoices, totals
@@ -429,9 +441,9 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
 
         t = steps.step("Reconcile totals, currencies and completeness")
         findings = reconcile_invoices(df, start=start, end=end)
-        findings.to_csv(workdir / "findings.csv", index=False)
+        write_findings_csv(findings, workdir / "findings.csv")
         by_sev = findings["severity"].value_counts().to_dict() if len(findings) else {}
-        steps.say(f"findings: {by_sev or 'none'} → {workdir / 'findings.csv'}")
+        steps.say(f"{_findings_line(findings)} → {workdir / 'findings.csv'}")
         for r in totals(df, by=[], view="base").itertuples():
             steps.say(
                 f"net spend {start}..{end}: {format_money(r.total, r.currency, code=True)} "
@@ -445,7 +457,7 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         archive = workdir / "archive"
         docs = download_invoice_pdfs(df, archive, fleet=fleet, progress=False)
         status = docs["status"].value_counts().to_dict()
-        check = verify_archive(archive, summaries=df)
+        check = verify_archive(archive, summaries=df, start=start, end=end)
         steps.say(f"{_documents_line(docs)} → {archive}")
         steps.say(check.summary())
         if status.get("failed") or not check.ok:
