@@ -255,8 +255,6 @@ class AccountAccess:
         self.fleet = fleet
         self.account: PayerAccount = fleet.account(account)
         self.pacer: Pacer | None = None if rate is None else Pacer(rate, burst)
-        self._paced: dict[tuple[Any, ...], Any] = {}
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"AccountAccess({self.account.label})"
@@ -298,8 +296,9 @@ class AccountAccess:
             a caller that paces its requests usually asks for ``retry_mode="standard"``).
         paced : bool
             Make every request of the client wait on :attr:`pacer` and halve its rate on
-            throttling answers. Paced clients are this object's own (cached here); without a
-            pacer ``paced`` is ignored.
+            throttling answers. Paced clients are not the factory's shared ones; the fleet
+            keeps one per account, service and options (a second run reuses it, with the
+            newest pacer); without a pacer ``paced`` is ignored.
 
         Returns
         -------
@@ -316,37 +315,58 @@ class AccountAccess:
             opts["max_pool_connections"] = max_pool_connections
         if not paced or self.pacer is None:
             return self.fleet.client(self.account, service, **opts)
-        key = (service, max_pool_connections, retry_mode, max_attempts)
-        with self._lock:
-            made = self._paced.get(key)
-            if made is None:
-                from invoicekit import _client  # lazy: botocore loads on first use
+        # Paced clients are kept on the fleet, one per (account, service, options), so a second
+        # run on the same Fleet reuses it (making a client costs ~10 ms of CPU); they are not
+        # the factory's shared clients, whose callers must not be paced. The client's hooks
+        # follow the slot, which holds the pacer of the latest AccountAccess that asked for
+        # it: runs on one Fleet at the same time share the account's pacing, as they share
+        # its quota.
+        key = (self.account.id, service, max_pool_connections, retry_mode, max_attempts)
+        cache = self.fleet._paced_clients  # noqa: SLF001 - storage this module owns
+        with self.fleet._lock:  # noqa: SLF001
+            entry = cache.get(key)
+        if entry is None:
+            from invoicekit import _client  # lazy: botocore loads on first use
 
-                # uncached in the factory: the hooks below must not reach unpaced callers
-                made = _client.new_client(
-                    self.session(),
-                    service,
-                    account_id=self.account.id,
-                    endpoint_url=self.endpoint_url,
-                    **opts,
-                )
-                self._register_pacing(made)
-                self._paced[key] = made
-            return made
+            made = _client.new_client(
+                self.session(),
+                service,
+                account_id=self.account.id,
+                endpoint_url=self.endpoint_url,
+                **opts,
+            )
+            slot = _PacerSlot()
+            _register_pacing(made, slot)
+            with self.fleet._lock:  # noqa: SLF001
+                entry = cache.setdefault(key, (made, slot))
+        client, slot = entry
+        slot.pacer = self.pacer
+        return client
 
-    def _register_pacing(self, client: Any) -> None:
-        pacer = self.pacer
-        assert pacer is not None  # noqa: S101 - checked by the caller
 
-        def pace(**_: Any) -> None:
-            # before-send: the calling thread, right before the request goes on the wire.
-            # Returning None lets botocore send it.
+class _PacerSlot:
+    """The pacer a paced client's hooks consult (swapped by :meth:`AccountAccess.client`)."""
+
+    __slots__ = ("pacer",)
+
+    def __init__(self) -> None:
+        self.pacer: Pacer | None = None
+
+
+def _register_pacing(client: Any, slot: _PacerSlot) -> None:
+    def pace(**_: Any) -> None:
+        # before-send: the calling thread, right before the request goes on the wire.
+        # Returning None lets botocore send it.
+        pacer = slot.pacer
+        if pacer is not None:
             pacer.wait()
 
-        def note(response: Any = None, **_: Any) -> None:
-            # needs-retry: every attempt's answer, before botocore decides to retry.
+    def note(response: Any = None, **_: Any) -> None:
+        # needs-retry: every attempt's answer, before botocore decides to retry.
+        pacer = slot.pacer
+        if pacer is not None:
             pacer.note(response)
 
-        name = _event_name(client)
-        client.meta.events.register(f"before-send.{name}", pace, unique_id=_PACE_ID)
-        client.meta.events.register(f"needs-retry.{name}", note, unique_id=_NOTE_ID)
+    name = _event_name(client)
+    client.meta.events.register(f"before-send.{name}", pace, unique_id=_PACE_ID)
+    client.meta.events.register(f"needs-retry.{name}", note, unique_id=_NOTE_ID)

@@ -698,6 +698,11 @@ class Fleet:
     path: str | None = None
     _sessions: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _lock: Any = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    # (account, service, options) -> (paced client, its pacer slot): owned by invoicekit.access,
+    # kept here so that a second run on the same Fleet reuses the account's paced client
+    _paced_clients: dict[Any, Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     # per-account (and per-source) creation locks: accounts are set up in parallel
     _locks: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     # (source_profile, region, endpoint) -> (source session, its STS client), shared by roles

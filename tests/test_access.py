@@ -99,6 +99,20 @@ def test_paced_clients_are_the_accounts_own_and_plain_ones_carry_no_hooks() -> N
     assert plain.pacer is None and plain.client(paced=True) is fleet.client("111111111111")
 
 
+def test_a_second_run_on_the_same_fleet_reuses_the_paced_client_with_its_own_pacer() -> None:
+    fleet = Fleet.from_accounts(["111111111111"], endpoint_url="http://127.0.0.1:9")
+    first = AccountAccess(fleet, "111111111111", rate_per_account=5)
+    c = first.client(paced=True)
+    second = AccountAccess(fleet, "111111111111", rate_per_account=2)
+    assert second.client(paced=True) is c  # no new client for a warm run
+    before = (first.pacer.tokens, second.pacer.tokens)
+    c.meta.events.emit("before-send.invoicing.ListInvoiceSummaries", request=None)
+    # the hooks follow the newest run's pacer: it gave a token, the first run's did not
+    assert first.pacer.tokens == before[0] and second.pacer.tokens < before[1]
+    other = Fleet.from_accounts(["111111111111"], endpoint_url="http://127.0.0.1:9")
+    assert AccountAccess(other, "111111111111", rate_per_account=5).client(paced=True) is not c
+
+
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [
