@@ -99,6 +99,33 @@ def test_the_process_exit_code_of_a_crash_is_70(tmp_path):
     assert "unexpected ZeroDivisionError: division by zero" in proc.stderr
 
 
+def test_a_reader_that_goes_away_ends_the_run_quietly(tmp_path):
+    """``invoicekit ... | head``: the command stops at the closed pipe with 141 (128 + SIGPIPE),
+    no 'unexpected BrokenPipeError' and no second complaint from Python at exit."""
+    script = (
+        "import sys\n"
+        "import invoicekit.cli.sandbox as cmd\n"
+        "def chatty(args):\n"
+        "    for i in range(200000):\n"
+        "        print('finding', i)\n"
+        "    return 0\n"
+        "cmd.run = chatty\n"
+        "from invoicekit.cli import main\n"
+        "sys.exit(main(['sandbox', '--accounts', '1']))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert proc.stdout.readline().startswith(b"finding 0")
+    proc.stdout.close()  # the reader goes away, as head does
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141, err
+    assert err == b"", err
+
+
 # --------------------------------------------------------------------------------------------
 # --now: before or after the command; pins the run, exports INVOICEKIT_NOW, restores it
 # --------------------------------------------------------------------------------------------

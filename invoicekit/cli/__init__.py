@@ -30,6 +30,8 @@ EXIT_BAD_INPUT = 2
 EXIT_PARTIAL = 3
 #: An unexpected error (a bug): sysexits' EX_SOFTWARE, never "partial".
 EXIT_SOFTWARE = 70
+#: stdout was closed by its reader (``| head``): 128 + SIGPIPE, as a shell reports it.
+EXIT_BROKEN_PIPE = 141
 
 # command name -> module under invoicekit.cli
 COMMANDS = {
@@ -256,6 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("invoicekit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`invoicekit reconcile ... | head`): stop quietly, as a shell
+        # tool does, and keep Python from complaining again when it flushes stdout at exit.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # unexpected: one redacted line; --debug adds the traceback
         if args.debug:
             import traceback
