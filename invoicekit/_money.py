@@ -116,6 +116,21 @@ _COMPACT = ((Decimal(10) ** 12, "T"), (Decimal(10) ** 9, "B"), (Decimal(10) ** 6
             (Decimal(10) ** 3, "k"))  # fmt: skip
 
 
+def compact_scale(amount: Decimal) -> tuple[Decimal, str]:
+    """The scale and suffix a compact figure of ``amount`` uses: ``(Decimal(10**6), "M")``.
+
+    Examples
+    --------
+    >>> compact_scale(Decimal("-45210")), compact_scale(Decimal("12.5"))
+    ((Decimal('1000'), 'k'), (Decimal('1'), ''))
+    """
+    mag = abs(amount)
+    for scale, suffix in _COMPACT:
+        if mag >= scale:
+            return scale, suffix
+    return Decimal(1), ""
+
+
 def format_compact(amount: Any, currency: str | None = None, *, digits: int = 2) -> str:
     """A short figure for chart axes and labels: ``1.9M USD``, ``162M JPY``, ``-45k EUR``.
 

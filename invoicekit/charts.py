@@ -32,7 +32,6 @@ Examples
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -134,22 +133,13 @@ def _nice_ticks(lo: Decimal, hi: Decimal) -> list[Decimal]:
     return [first + i * step for i in range(n + 1)]
 
 
-def _compact_value(label: str) -> Decimal:
-    """The number a compact label stands for: ``"1.25M"`` → ``Decimal("1250000")``."""
-    scale = {suffix: value for value, suffix in _money._COMPACT}.get(label[-1:])
-    return Decimal(label[:-1]) * scale if scale else Decimal(label)
-
-
-_TRAILING_ZEROS = re.compile(r"\.0+(?=[kMBT]?$)|(\.\d*?)0+(?=[kMBT]?$)")
-
-
 def _tick_labels(ticks: Sequence[Decimal]) -> list[str]:
-    """Compact labels (``"500k"``, ``"1.5M"``, ``"2M"``) naming each round tick exactly."""
-    for digits in range(2, 8):
-        labels = [_TRAILING_ZEROS.sub(r"\1", format_compact(t, digits=digits)) for t in ticks]
-        if all(_compact_value(lb) == t for lb, t in zip(labels, ticks, strict=True)):
-            return labels
-    return [format_compact(t, digits=12) for t in ticks]  # pragma: no cover - 12 digits suffice
+    """Compact labels naming each round tick exactly: ``"-200k"``, ``"0"``, ``"1.25M"``."""
+    labels = []
+    for t in ticks:
+        scale, suffix = _money.compact_scale(t)
+        labels.append(f"{(t / scale).normalize():f}{suffix}")
+    return labels
 
 
 def _money_axis(title: str, lo: Decimal | None, hi: Decimal | None, **extra: Any) -> dict:
