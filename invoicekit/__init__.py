@@ -40,6 +40,12 @@ _EXPORTS = {
     "month_end_table": "invoicekit.reconcile",
     "completeness_grid": "invoicekit.reconcile",
     "export_ap": "invoicekit.reconcile",
+    # the one money formatter and rounding rule, and URL redaction, for notebooks and scripts
+    "format_money": "invoicekit._money",
+    "format_compact": "invoicekit._money",
+    "quantize": "invoicekit._money",
+    "minor_unit": "invoicekit._money",
+    "redact_url": "invoicekit._redact",
 }
 
 _SUBMODULES = {
@@ -87,16 +93,21 @@ __all__ = [
     "errors",
     "export_ap",
     "fleet",
+    "format_compact",
+    "format_money",
     "list_invoice_summaries",
     "load_fleet",
     "loader",
     "long_form",
+    "minor_unit",
     "month_end_table",
     "months",
     "outcomes",
+    "quantize",
     "read_invoice_summaries",
     "reconcile",
     "reconcile_invoices",
+    "redact_url",
     "report",
     "run_report",
     "sandbox",
@@ -144,6 +155,8 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
         store,
         widgets,
     )
+    from invoicekit._money import format_compact, format_money, minor_unit, quantize
+    from invoicekit._redact import redact_url
     from invoicekit.access import AccountAccess
     from invoicekit.archive import download_invoice_pdfs, verify_archive
     from invoicekit.errors import (

@@ -90,7 +90,7 @@ def now() -> datetime:
     env = os.environ.get(ENV, "").strip()
     if env:
         return parse(env, ENV)
-    return datetime.now(UTC)
+    return real_now()
 
 
 def today() -> date:

@@ -152,3 +152,12 @@ def test_executed_notebooks_and_their_reports_hold_no_secrets(name, tmp_path):
     html_text = html.read_text(encoding="utf-8")
     assert report.find_secrets(html_text) == []
     assert not re.search(r"<script[^>]*\bsrc=[\"']?(?:https?:)?//", html_text), "no CDN"
+
+
+@pytest.mark.parametrize("name", CORE_NOTEBOOKS)
+def test_notebooks_import_only_the_public_surface(name):
+    """Finance readers see every import: a notebook uses public names, never invoicekit._x."""
+    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    private = re.findall(r"(?:from|import)\s+(invoicekit(?:\.\w+)*\._\w+)", code)
+    assert not private, f"{name} imports private modules: {private}"
