@@ -31,9 +31,14 @@ test-ahead: $(STAMP) chromium
 	INVOICEKIT_NOW=$(AHEAD_NOW) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax \
 	  -p no:cacheprovider --ignore tests/test_browser.py tests notebooks
 
-## lab: JupyterLab on the notebooks (they start the sandbox themselves by default)
+## lab: JupyterLab on the notebooks, on the defaults of make demo's reports: each notebook starts
+## its own sandbox of 12 payer accounts and shows the months up to the last closed one at business
+## today (`make lab NOW=2026-11-25`, like INVOICEKIT_NOW=... make demo, pins it). Kernels talk to
+## the server over CurveZMQ-encrypted sockets (no plain-text TCP, no ipykernel warning).
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --LabApp.extension_manager=readonly $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks
+	$(if $(NOW),INVOICEKIT_NOW=$(NOW) )$(VENV)/bin/jupyter lab --LabApp.extension_manager=readonly \
+	  --MappingKernelManager.transport_encryption=auto \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks
 
 ## bench: speed ratios against baselines measured in the same run
 bench: $(STAMP)

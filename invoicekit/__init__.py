@@ -39,7 +39,20 @@ _EXPORTS = {
     "totals": "invoicekit.reconcile",
     "month_end_table": "invoicekit.reconcile",
     "completeness_grid": "invoicekit.reconcile",
-    "export_ap": "invoicekit.reconcile",
+    "explain_findings": "invoicekit.reconcile.explain",
+    "export_ap": "invoicekit.ap",
+    "APExport": "invoicekit.ap",
+    "read_ledger": "invoicekit.ap",
+    "read_acceptance": "invoicekit.ap",
+    "close_month": "invoicekit.close",
+    "CloseResult": "invoicekit.close",
+    "verify_pack": "invoicekit.close",
+    "diff_invoices": "invoicekit.changes",
+    "changes_since_close": "invoicekit.changes",
+    "ChangeReport": "invoicekit.changes",
+    "executive_summary": "invoicekit.report",
+    "headlines": "invoicekit.report",
+    "Headline": "invoicekit.report",
     # the one money formatter and rounding rule, and URL redaction, for notebooks and scripts
     "format_money": "invoicekit._money",
     "format_compact": "invoicekit._money",
@@ -50,14 +63,18 @@ _EXPORTS = {
 
 _SUBMODULES = {
     "access",
+    "ap",
     "archive",
+    "changes",
     "charts",
     "clock",
+    "close",
     "documents",
     "errors",
     "fleet",
     "loader",
     "months",
+    "notebook",
     "outcomes",
     "reconcile",
     "report",
@@ -69,13 +86,17 @@ _SUBMODULES = {
 
 # Literal, so that type checkers read it; tests/test_foundation.py keeps it equal to the two tables.
 __all__ = [
+    "APExport",
     "AccountAccess",
     "ApiError",
     "COLUMNS",
+    "ChangeReport",
+    "CloseResult",
     "ConfigError",
     "DownloadError",
     "Failure",
     "Fleet",
+    "Headline",
     "InvalidArgumentError",
     "InvoiceKitError",
     "PayerAccount",
@@ -84,17 +105,26 @@ __all__ = [
     "ThrottledError",
     "__version__",
     "access",
+    "ap",
     "archive",
+    "changes",
+    "changes_since_close",
     "charts",
     "clock",
+    "close",
+    "close_month",
     "completeness_grid",
+    "diff_invoices",
     "documents",
     "download_invoice_pdfs",
     "errors",
+    "executive_summary",
+    "explain_findings",
     "export_ap",
     "fleet",
     "format_compact",
     "format_money",
+    "headlines",
     "list_invoice_summaries",
     "load_fleet",
     "loader",
@@ -102,9 +132,12 @@ __all__ = [
     "minor_unit",
     "month_end_table",
     "months",
+    "notebook",
     "outcomes",
     "quantize",
+    "read_acceptance",
     "read_invoice_summaries",
+    "read_ledger",
     "reconcile",
     "reconcile_invoices",
     "redact_url",
@@ -116,6 +149,7 @@ __all__ = [
     "to_frame",
     "totals",
     "verify_archive",
+    "verify_pack",
     "widgets",
 ]
 
@@ -139,14 +173,18 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from invoicekit import (
         access,
+        ap,
         archive,
+        changes,
         charts,
         clock,
+        close,
         documents,
         errors,
         fleet,
         loader,
         months,
+        notebook,
         outcomes,
         reconcile,
         report,
@@ -158,7 +196,10 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from invoicekit._money import format_compact, format_money, minor_unit, quantize
     from invoicekit._redact import redact_url
     from invoicekit.access import AccountAccess
+    from invoicekit.ap import APExport, export_ap, read_acceptance, read_ledger
     from invoicekit.archive import download_invoice_pdfs, verify_archive
+    from invoicekit.changes import ChangeReport, changes_since_close, diff_invoices
+    from invoicekit.close import CloseResult, close_month, verify_pack
     from invoicekit.errors import (
         ApiError,
         ConfigError,
@@ -172,10 +213,11 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from invoicekit.outcomes import Failure, RunReport, run_report
     from invoicekit.reconcile import (
         completeness_grid,
-        export_ap,
         month_end_table,
         reconcile_invoices,
         totals,
     )
+    from invoicekit.reconcile.explain import explain_findings
+    from invoicekit.report import Headline, executive_summary, headlines
     from invoicekit.schema import COLUMNS, long_form, to_frame
     from invoicekit.store import Store

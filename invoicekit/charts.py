@@ -14,6 +14,11 @@ Every function here is pure: it takes the one-row-per-invoice frame of
   memos carry negative amounts); payment receipts are not spend, and neither are tax invoices
   that restate a commercial invoice — the same rule as :func:`invoicekit.totals`, so a chart's
   totals equal ``totals()`` to the last digit.
+- **Readable at any fleet size.** Stacked charts draw the largest accounts (``top=10``) and
+  one grey "Other (k accounts)" series, so a legend never holds more than :data:`LEGEND_MAX`
+  entries; month labels stand horizontal ("Oct", the year under January).
+- **One colour per account.** :func:`account_colors` maps each account to a colour by its
+  rank; pass the same map (``colors=``) to every chart of a run.
 - **Two ways to show money** (:mod:`invoicekit._money`): hover text and sentences show the
   exact amount as booked (:func:`~invoicekit._money.format_money`: half-up to the minor unit,
   ``1,234.50 EUR``); axis ticks and bar labels show compact figures
@@ -47,10 +52,16 @@ from plotly.subplots import make_subplots
 from invoicekit import _money, documents, schema
 from invoicekit._money import format_compact, format_money
 from invoicekit.errors import InvalidArgumentError, InvoiceKitError
-from invoicekit.months import as_period, month_range, month_str, span
+from invoicekit.months import MONTH_ABBR, as_period, month_range, month_str, span
 
 __all__ = [
     "TEMPLATE",
+    "PALETTE",
+    "OTHER_COLOR",
+    "COLOURED_ACCOUNTS",
+    "LEGEND_MAX",
+    "account_colors",
+    "month_label",
     "currencies",
     "by_currency",
     "spend_trend",
@@ -59,6 +70,7 @@ __all__ = [
     "currency_mix",
     "credit_memos",
     "completeness_heatmap",
+    "COMPLETENESS_CATEGORIES",
     "exchange_rates",
     "figure_totals",
     "format_money",
@@ -68,20 +80,20 @@ __all__ = [
 
 #: Name of the plotly template every chart uses (registered in ``plotly.io.templates``).
 TEMPLATE = "invoicekit"
-_COLORWAY = [
-    "#1f4e79",
-    "#e07b39",
-    "#3a9d5d",
-    "#c0392b",
-    "#7d5ba6",
-    "#8c6d31",
-    "#d35f9f",
-    "#5f6b6d",
-    "#1b9aaa",
-    "#b8a200",
-    "#4c78a8",
-    "#f58518",
-]
+#: The colours of accounts, by rank (the largest account first); 20, so that an account that
+#: is among the largest of two currencies still gets a colour no neighbour in a chart has.
+PALETTE = (
+    "#1f4e79", "#e07b39", "#3a9d5d", "#c0392b", "#7d5ba6", "#8c6d31", "#d35f9f", "#1b9aaa",
+    "#b8a200", "#4c78a8", "#f58518", "#54a24b", "#9d755d", "#e45756", "#72b7b2", "#b279a2",
+    "#ff9da6", "#5f6b6d", "#bcbd22", "#17becf",
+)  # fmt: skip
+_COLORWAY = list(PALETTE[:12])
+#: The colour of the "Other" series (every account not among a chart's largest).
+OTHER_COLOR = "#b0b6bd"
+#: How many of the largest accounts of each currency get their own colour (and legend entry).
+COLOURED_ACCOUNTS = 10
+#: The most legend entries a chart shows (the top accounts plus "Other").
+LEGEND_MAX = 12
 _INCREASE, _DECREASE = "#c0392b", "#3a9d5d"
 _PNG_WIDTH_PX, _PNG_HEIGHT_PX = 1100, 550
 _BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
@@ -96,7 +108,8 @@ def _register_template() -> None:
         separators=".,",
         title={"x": 0.01, "xanchor": "left", "font": {"size": 17}},
         legend={"title": {"text": ""}, "font": {"size": 11}},
-        margin={"l": 70, "r": 30, "t": 70, "b": 60},
+        margin={"l": 80, "r": 30, "t": 90, "b": 60},
+        modebar={"orientation": "v", "bgcolor": "rgba(255,255,255,0.6)"},
         hoverlabel={"font": {"family": "Menlo, Consolas, monospace", "size": 12}},
         bargap=0.2,
     )
@@ -274,39 +287,182 @@ def _account_labels(rows: pd.DataFrame) -> dict[str, str]:
     }
 
 
+def month_label(month: str, *, first: bool = False) -> str:
+    """A billing month as an axis label: ``"Oct"``, with the year under January and the first.
+
+    Examples
+    --------
+    >>> month_label("2026-10"), month_label("2026-01"), month_label("2025-11", first=True)
+    ('Oct', 'Jan<br>2026', 'Nov<br>2025')
+    """
+    y, m = month[:4], int(month[5:7])
+    name = MONTH_ABBR[m - 1]
+    return f"{name}<br>{y}" if first or m == 1 else name
+
+
 def _month_axis(months: Sequence[str]) -> dict[str, Any]:
-    """The billing-month category axis, in the given order."""
+    """The billing-month category axis, in the given order, labelled horizontally ("Oct")."""
+    months = list(months)
+    step = max(1, -(-len(months) // 24))  # at most about 24 labels
+    shown = [m for i, m in enumerate(months) if i % step == 0]
     return {
-        "title": {"text": "Billing period"},
+        "title": {"text": "Billing month"},
         "type": "category",
         "categoryorder": "array",
-        "categoryarray": list(months),
+        "categoryarray": months,
+        "tickmode": "array",
+        "tickvals": shown,
+        "ticktext": [month_label(m, first=i == 0) for i, m in enumerate(shown)],
+        "tickangle": 0,
     }
 
 
+def account_colors(df: pd.DataFrame, *, top: int = COLOURED_ACCOUNTS) -> dict[str, str]:
+    """One colour per payer account for every chart drawn from ``df`` (deterministic).
+
+    The ``top`` largest accounts of each currency of each view (by exact net spend over the
+    whole frame) get a colour of :data:`PALETTE`, the largest first; two accounts that are
+    among the largest of the same currency never share one. Every other account is drawn
+    inside "Other" (:data:`OTHER_COLOR`). Pass the result as ``colors=`` to the charts of a
+    run (the executive summary, the notebooks and the widgets do) so that an account keeps its
+    colour whatever the selection.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Invoice summaries (all the run's accounts and months).
+    top : int
+        Accounts coloured per currency.
+
+    Returns
+    -------
+    dict of str to str
+        Account id → ``"#rrggbb"`` (accounts without a colour are absent).
+
+    Examples
+    --------
+    >>> colors = charts.account_colors(df)  # doctest: +SKIP
+    >>> charts.spend_trend(df, currency="EUR", view="payment", colors=colors)  # doctest: +SKIP
+    """
+    sel = documents.spend(df)
+    groups: list[list[str]] = []
+    for view in schema.VIEWS:
+        for cur in currencies(sel, view):
+            sums = _exact_sums(_rows(sel, view, cur), ["account_id"], f"{view}_total")
+            ranked = sorted(sums.items(), key=lambda kv: (-kv[1], str(kv[0][0])))
+            groups.append([str(k[0]) for k, _ in ranked[:top]])
+    rank: dict[str, int] = {}
+    neighbours: dict[str, set[str]] = defaultdict(set)
+    for g in groups:
+        for i, a in enumerate(g):
+            rank[a] = min(rank.get(a, i), i)
+            neighbours[a].update(x for x in g if x != a)
+    colors: dict[str, str] = {}
+    for a in sorted(rank, key=lambda x: (rank[x], x)):
+        used = {colors[n] for n in neighbours[a] if n in colors}
+        free = [c for c in PALETTE if c not in used]
+        colors[a] = free[0] if free else PALETTE[rank[a] % len(PALETTE)]
+    return colors
+
+
+def _series_colors(
+    keys: Sequence[str], colors: dict[str, str] | None, *, by_rank: bool = False
+) -> dict[str, str]:
+    """A colour for each of ``keys`` (ranked): from ``colors``, else a free palette colour."""
+    out: dict[str, str] = {}
+    given = {} if by_rank or colors is None else colors
+    for k in keys:
+        c = given.get(k)
+        if c is not None and c not in out.values():
+            out[k] = c
+    for k in keys:
+        if k not in out:
+            free = [c for c in PALETTE if c not in out.values()]
+            out[k] = free[0] if free else OTHER_COLOR
+    return out
+
+
+def _check_top(top: Any) -> int | None:
+    if top is None:
+        return None
+    if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= LEGEND_MAX - 1:
+        raise InvalidArgumentError(
+            f"top must be a whole number from 1 to {LEGEND_MAX - 1} (the legend holds the top "
+            f"accounts and 'Other'), not {top!r}"
+        )
+    return top
+
+
+def _top_keys(sums: dict[tuple, Decimal], top: int | None) -> tuple[list[str], list[str]]:
+    """The stack keys ranked by exact total (largest first), split into ``top`` and the rest."""
+    per: dict[str, Decimal] = defaultdict(Decimal)
+    for (_, k), v in sums.items():
+        per[str(k)] += v
+    ranked = [k for k, _ in sorted(per.items(), key=lambda kv: (-kv[1], kv[0]))]
+    if top is None or len(ranked) <= top + 1:  # "Other" for one account would hide its name
+        return ranked, []
+    return ranked[:top], ranked[top:]
+
+
 def _stacked_bars(
-    fig: go.Figure, sums: dict[tuple, Decimal], labels: dict[str, str], currency: str
+    fig: go.Figure,
+    sums: dict[tuple, Decimal],
+    labels: dict[str, str],
+    currency: str,
+    *,
+    top: int | None = None,
+    colors: dict[str, str] | None = None,
+    what: str = "accounts",
+    by_rank: bool = False,
 ) -> dict[str, Decimal]:
-    """One bar trace per stack key of ``{(month, key): sum}``; returns each month's exact total.
+    """Bar traces of ``{(month, key): sum}``: the ``top`` keys, then one "Other" series.
 
     The months run without gaps from the first to the last; a segment's hover shows its exact
-    amount as booked.
+    amount as booked. Returns each month's exact total (every key included).
     """
     months = span(k[0] for k in sums)
     month_totals = {m: Decimal(0) for m in months}
     for (m, _), v in sums.items():
         month_totals[m] += v
-    for key in sorted({k[1] for k in sums}, key=lambda k: labels.get(str(k), str(k))):
-        name = labels.get(str(key), str(key))
-        ys = [sums.get((m, key)) for m in months]
+    shown, rest = _top_keys(sums, top)
+    palette = _series_colors(shown, colors, by_rank=by_rank)
+    series = [(k, labels.get(k, k), [sums.get((m, k)) for m in months]) for k in shown]
+    if rest:
+        other: dict[str, Decimal] = {}
+        rest_set = set(rest)
+        for (m, k), v in sums.items():
+            if str(k) in rest_set:
+                other[m] = other.get(m, Decimal(0)) + v
+        series.append(("", f"Other ({len(rest):,} {what})", [other.get(m) for m in months]))
+    for key, name, ys in series:
         fig.add_bar(
             x=months,
             y=[float(v) if v is not None else None for v in ys],
             name=name,
+            marker_color=palette.get(key, OTHER_COLOR),
             customdata=[[format_money(v, currency, code=True)] for v in ys],
             hovertemplate=f"<b>{name}</b><br>%{{x}}: %{{customdata[0]}}<extra></extra>",
         )
     return month_totals
+
+
+def _label_totals(fig: go.Figure, month_totals: dict[str, Decimal], currency: str) -> None:
+    """Each month's exact total, compact (``1.9M``), above its bar."""
+    if len(month_totals) > 36:
+        return
+    fig.add_scatter(
+        x=list(month_totals),
+        y=[float(max(v, Decimal(0))) for v in month_totals.values()],
+        mode="text",
+        text=[format_compact(v) for v in month_totals.values()],
+        textposition="top center",
+        textfont={"size": 10, "color": "#444"},
+        customdata=[[format_money(v, currency, code=True)] for v in month_totals.values()],
+        hovertemplate="%{x} total: %{customdata[0]}<extra></extra>",
+        showlegend=False,
+        name="Month total",
+        cliponaxis=False,
+    )
 
 
 def _meta(chart: str, **extra: Any) -> dict[str, Any]:
@@ -393,6 +549,8 @@ def spend_trend(
     accounts: Iterable[str] | None = None,
     periods: tuple[Any, Any] | None = None,
     title: str | None = None,
+    top: int | None = COLOURED_ACCOUNTS,
+    colors: dict[str, str] | None = None,
 ) -> go.Figure:
     """Monthly net spend, stacked by payer account or by invoicing entity, in one currency.
 
@@ -412,11 +570,18 @@ def spend_trend(
         Inclusive billing-period range, e.g. ``("2026-01", "2026-06")``; ``None`` for open ends.
     title : str, optional
         Replaces the default title.
+    top : int or None
+        The largest accounts (or entities) drawn each as a series; the others are one "Other"
+        series, so the legend holds at most ``top + 1`` entries. ``None`` draws every one.
+    colors : dict of str to str, optional
+        Account id → colour (:func:`account_colors`); default: derived from ``df``, so charts
+        drawn from the same frame colour an account alike.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        Stacked bars (``barmode="relative"``: credit memos below zero); x = billing month.
+        Stacked bars (``barmode="relative"``: credit memos below zero); x = billing month; each
+        month's total (compact) above its bar.
         ``fig.layout.meta["invoicekit"]["totals"]`` holds each month's exact net total.
 
     Examples
@@ -428,6 +593,9 @@ def spend_trend(
     schema.check_view(view)
     if by not in ("account", "entity"):
         raise InvalidArgumentError(f"by must be 'account' or 'entity', not {by!r}")
+    top = _check_top(top)
+    if colors is None and by == "account":
+        colors = account_colors(df)
     sel = documents.spend(_filter(df, accounts=accounts, periods=periods))
     cur = _one_currency(sel, view, currency)
     rows = _rows(sel, view, cur)
@@ -443,7 +611,17 @@ def spend_trend(
             ["billing_period", "invoicing_entity"],
             column,
         )
-    month_totals = _stacked_bars(fig, sums, labels, cur)
+    month_totals = _stacked_bars(
+        fig,
+        sums,
+        labels,
+        cur,
+        top=top,
+        colors=colors,
+        what="accounts" if by == "account" else "entities",
+        by_rank=by != "account",
+    )
+    _label_totals(fig, month_totals, cur)
     sums_by_month = [(m, v) for (m, _), v in sums.items()]
     default_title = (
         f"Monthly net spend by {'payer account' if by == 'account' else 'invoicing entity'}"
@@ -455,6 +633,7 @@ def spend_trend(
         title=title or default_title,
         xaxis=_month_axis(list(month_totals)),
         yaxis=_money_axis(_money_title("Net spend", cur, view), *_stack_bounds(sums_by_month)),
+        legend={"traceorder": "normal"},
         meta=_meta(
             "spend_trend",
             currency=cur,
@@ -567,8 +746,10 @@ def top_accounts(
     currency: str | None = None,
     periods: tuple[Any, Any] | None = None,
     title: str | None = None,
+    colors: dict[str, str] | None = None,
+    other: bool = True,
 ) -> go.Figure:
-    """The ``n`` payer accounts with the highest net spend in one currency.
+    """The ``n`` payer accounts with the highest net spend in one currency, and "Other".
 
     Parameters
     ----------
@@ -584,12 +765,17 @@ def top_accounts(
         Inclusive billing-period range.
     title : str, optional
         Replaces the default title.
+    colors : dict of str to str, optional
+        Account id → colour (:func:`account_colors`); default: derived from ``df``.
+    other : bool
+        Draw the accounts not shown as one grey "Other (k accounts)" bar (a second trace).
 
     Returns
     -------
     plotly.graph_objects.Figure
-        Horizontal bars; ``meta["invoicekit"]["totals"]`` maps each account's label to its
-        exact net spend, ``["rest"]`` is the exact net spend of the accounts not shown.
+        Horizontal bars, one colour per account (the first trace; "Other" the second);
+        ``meta["invoicekit"]["totals"]`` maps each account's label to its exact net spend,
+        ``["rest"]`` is the exact net spend of the accounts not shown.
 
     Examples
     --------
@@ -598,6 +784,8 @@ def top_accounts(
     schema.check_view(view)
     if not isinstance(n, int) or n < 1:
         raise InvalidArgumentError(f"n must be a positive integer, not {n!r}")
+    if colors is None:
+        colors = account_colors(df)
     sel = documents.spend(_filter(df, periods=periods))
     cur = _one_currency(sel, view, currency)
     rows = _rows(sel, view, cur)
@@ -606,6 +794,7 @@ def top_accounts(
     ranked = sorted(sums.items(), key=lambda kv: (-kv[1], kv[0][0]))
     top, rest = ranked[:n], ranked[n:]
     rest_total = sum((v for _, v in rest), Decimal(0))
+    palette = _series_colors([str(k[0]) for k, _ in top], colors)
     top = list(reversed(top))  # plotly draws horizontal bars bottom-up
     names = [labels[k[0]] for k, _ in top]
     fig = go.Figure()
@@ -613,7 +802,7 @@ def top_accounts(
         y=names,
         x=[float(v) for _, v in top],
         orientation="h",
-        marker_color=_COLORWAY[0],
+        marker_color=[palette[str(k[0])] for k, _ in top],
         customdata=[[format_money(v, cur, code=True)] for _, v in top],
         text=[format_compact(v, cur) for _, v in top],
         textposition="auto",
@@ -621,18 +810,37 @@ def top_accounts(
         showlegend=False,
         name="Net spend",
     )
+    other_label = f"Other ({len(rest):,} accounts)"
+    if rest and other:
+        fig.add_bar(
+            y=[other_label],
+            x=[float(rest_total)],
+            orientation="h",
+            marker_color=OTHER_COLOR,
+            customdata=[[format_money(rest_total, cur, code=True)]],
+            text=[format_compact(rest_total, cur)],
+            textposition="auto",
+            hovertemplate="<b>%{y}</b><br>%{customdata[0]}<extra></extra>",
+            showlegend=False,
+            name="Other",
+        )
+    drawn = [v for _, v in top] + ([rest_total] if rest and other else [])
     what = f"Top {min(n, len(ranked))} payer accounts by net spend"
     fig.update_layout(
         template=TEMPLATE,
         title=title or f"{what} — {cur}, {schema.VIEW_LABELS[view]}",
         xaxis=_money_axis(
             _money_title("Net spend", cur, view),
-            min((v for _, v in top), default=None),
-            max((v for _, v in top), default=None),
+            min(drawn, default=None),
+            max(drawn, default=None),
         ),
-        yaxis={"title": {"text": "Payer account"}, "automargin": True},
-        margin={"l": 220},
-        height=max(360, 60 + 34 * len(top)),
+        yaxis={
+            "title": {"text": ""},
+            "automargin": True,
+            "categoryorder": "array",
+            "categoryarray": ([other_label] if rest and other else []) + names,
+        },
+        height=max(360, 130 + 34 * len(drawn)),
         meta=_meta(
             "top_accounts",
             currency=cur,
@@ -642,11 +850,6 @@ def top_accounts(
             rest_accounts=len(rest),
         ),
     )
-    if rest:
-        fig.update_layout(
-            title_text=f"{fig.layout.title.text}<br><sup>{len(rest)} other accounts:"
-            f" {format_money(rest_total, cur, code=True)}</sup>"
-        )
     if not top:
         _empty(fig, "No invoices in this selection")
     return fig
@@ -660,6 +863,8 @@ def credit_memos(
     accounts: Iterable[str] | None = None,
     periods: tuple[Any, Any] | None = None,
     title: str | None = None,
+    top: int | None = COLOURED_ACCOUNTS,
+    colors: dict[str, str] | None = None,
 ) -> go.Figure:
     """Credit memos per billing month, stacked by payer account, in one currency.
 
@@ -680,6 +885,10 @@ def credit_memos(
         Inclusive billing-period range.
     title : str, optional
         Replaces the default title.
+    top : int or None
+        Accounts drawn each as a series; the others are one "Other" series.
+    colors : dict of str to str, optional
+        Account id → colour (:func:`account_colors`); default: derived from ``df``.
 
     Returns
     -------
@@ -692,6 +901,9 @@ def credit_memos(
     >>> fig = charts.credit_memos(df, currency="USD")  # doctest: +SKIP
     """
     schema.check_view(view)
+    top = _check_top(top)
+    if colors is None:
+        colors = account_colors(df)
     sel = _filter(df, accounts=accounts, periods=periods)
     sel = sel.loc[(documents.kinds(sel) == documents.CREDIT_MEMO).to_numpy()]
     if sel.empty and currency is None:
@@ -701,7 +913,7 @@ def credit_memos(
     rows = _rows(sel, view, cur)
     sums = _exact_sums(rows, ["billing_period", "account_id"], f"{view}_total")
     fig = go.Figure()
-    month_totals = _stacked_bars(fig, sums, _account_labels(rows), cur)
+    month_totals = _stacked_bars(fig, sums, _account_labels(rows), cur, top=top, colors=colors)
     fig.update_layout(
         template=TEMPLATE,
         barmode="relative",
@@ -807,6 +1019,14 @@ def currency_mix(
     return fig
 
 
+#: The categories of :func:`completeness_heatmap`: (value, label, colour).
+COMPLETENESS_CATEGORIES = (
+    (0, "missing (no invoice)", "#c0392b"),
+    (1, "expected (1 invoice)", "#dcebf7"),
+    (2, "2 or more invoices (several AWS entities)", "#cde8d4"),
+)
+
+
 def completeness_heatmap(
     df: pd.DataFrame,
     *,
@@ -814,8 +1034,13 @@ def completeness_heatmap(
     end: Any = None,
     accounts: Iterable[str] | dict[str, str] | None = None,
     title: str | None = None,
+    max_rows: int = 40,
 ) -> go.Figure:
-    """Invoices per payer account (rows) and billing month (columns); 0 means missing.
+    """Which payer account (rows) has its invoice for which billing month (columns).
+
+    The grid is categorical, not a scale: **missing** (no invoice: red), **expected** (one
+    invoice: light) and **2 or more** (several AWS invoicing entities bill the account, a
+    normal case: a calm blue), each cell labelled with its count.
 
     Parameters
     ----------
@@ -829,13 +1054,17 @@ def completeness_heatmap(
         which returned nothing still gets a row of zeros; defaults to the accounts in ``df``.
     title : str, optional
         Replaces the default title.
+    max_rows : int
+        At most this many account rows (accounts with a missing month first); the title says
+        how many are shown. ``meta["invoicekit"]["missing"]`` always lists every gap.
 
     Returns
     -------
     plotly.graph_objects.Figure
         A heatmap counting each cell's invoices and tax invoices (credit memos and payment
         receipts not counted, as in :func:`invoicekit.completeness_grid`);
-        ``meta["invoicekit"]["missing"]`` lists ``[account_id, "YYYY-MM"]`` pairs with none.
+        ``meta["invoicekit"]["missing"]`` lists ``[account_id, "YYYY-MM"]`` pairs with none,
+        ``["counts"]`` the count of every shown cell (rows as ``["accounts"]``).
 
     Examples
     --------
@@ -868,38 +1097,69 @@ def completeness_heatmap(
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for a, p in zip(inv["account_id"], inv["billing_period"], strict=True):
         counts[(str(a), month_str(p))] += 1
-    z = [[counts.get((a, m), 0) for m in months] for a in ids]
-    ylabels = [_account_label(a, names.get(a)) for a in ids]
     missing = [[a, m] for a in ids for m in months if counts.get((a, m), 0) == 0]
+    gaps = {a for a, _ in missing}
+    shown = [a for a in ids if a in gaps] + [a for a in ids if a not in gaps]
+    shown = sorted(shown[: max(1, int(max_rows))], key=lambda a: (a not in gaps, a))
+    cells = [[counts.get((a, m), 0) for m in months] for a in shown]
+    z = [[min(v, 2) for v in row] for row in cells]
+    ylabels = [_account_label(a, names.get(a)) for a in shown]
+    n_cat = len(COMPLETENESS_CATEGORIES)
+    scale = []
+    for i, (_, _, colour) in enumerate(COMPLETENESS_CATEGORIES):
+        scale += [[i / n_cat, colour], [(i + 1) / n_cat, colour]]
     fig = go.Figure(
         go.Heatmap(
             z=z,
             x=months,
             y=ylabels,
-            text=[[str(v) for v in row] for row in z],
+            text=[[str(v) for v in row] for row in cells],
             texttemplate="%{text}",
-            zmin=0,
-            zmax=max(2, max((max(r) for r in z if r), default=2)),
-            colorscale=[[0.0, "#c0392b"], [0.001, "#e8f1fa"], [1.0, "#1f4e79"]],
+            textfont={"size": 10},
+            zmin=-0.5,
+            zmax=n_cat - 0.5,
+            colorscale=scale,
             xgap=2,
             ygap=2,
-            colorbar={"title": {"text": "Invoices"}},
-            hovertemplate="%{y}<br>%{x}: %{z} invoice(s), tax invoices included<extra></extra>",
+            colorbar={
+                "title": {"text": ""},
+                "tickvals": [v for v, _, _ in COMPLETENESS_CATEGORIES],
+                "ticktext": [label for _, label, _ in COMPLETENESS_CATEGORIES],
+                "len": min(1.0, max(0.3, 90 / (40 + 22 * max(1, len(shown))))),
+                "yanchor": "top",
+                "y": 1,
+            },
+            hovertemplate="%{y}<br>%{x}: %{text} invoice(s), tax invoices included<extra></extra>",
         )
+    )
+    more = (
+        f"; {len(shown):,} of {len(ids):,} accounts shown, those with a gap first"
+        if len(shown) < len(ids)
+        else ""
     )
     fig.update_layout(
         template=TEMPLATE,
         title=title
-        or (f"Completeness — invoices per account and billing month ({len(missing)} missing)"),
-        xaxis={"title": {"text": "Billing period"}, "type": "category"},
+        or (
+            f"Completeness — invoices per account and billing month ({len(missing)} missing{more})"
+        ),
+        xaxis={**_month_axis(months), "side": "top", "title": {"text": ""}},
         yaxis={
-            "title": {"text": "Payer account"},
+            "title": {"text": ""},
             "autorange": "reversed",
             "automargin": True,
             "type": "category",
         },
-        height=max(320, 120 + 26 * len(ids)),
-        meta=_meta("completeness_heatmap", missing=missing, months=months, accounts=ids),
+        height=max(320, 150 + 22 * len(shown)),
+        meta=_meta(
+            "completeness_heatmap",
+            missing=missing,
+            months=months,
+            accounts=shown,
+            all_accounts=ids,
+            counts=cells,
+            categories=[label for _, label, _ in COMPLETENESS_CATEGORIES],
+        ),
     )
     return fig
 

@@ -49,6 +49,7 @@ __all__ = [
     "ACCOUNT_KEYS",
     "TOP_LEVEL_KEYS",
     "DEFAULTS_KEYS",
+    "AP_KEYS",
     "role_session_name",
 ]
 
@@ -58,7 +59,10 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "aws_config_file",
     "aws_shared_credentials_file",
     "defaults",
+    "ap",
 )
+#: Keys allowed under ``ap`` (the accounts-payable export, docs/ap.md).
+AP_KEYS: tuple[str, ...] = ("supplier_site", "business_unit", "source", "mapping")
 #: Keys allowed under ``defaults``.
 DEFAULTS_KEYS: tuple[str, ...] = ("region", "endpoint_url", "max_concurrency")
 #: Keys allowed in an account entry.
@@ -269,6 +273,59 @@ def _validate_defaults(where: _Where, item: _Item | None) -> dict[str, Any]:
     return out
 
 
+def _validate_ap(where: _Where, item: _Item | None, base: Path | None) -> dict[str, Any]:
+    """The optional ``ap:`` section: supplier_site, business_unit, source, mapping."""
+    if item is None or item[0] is None:
+        return {}
+    value, line = item
+    if not isinstance(value, Mapping):
+        raise where.error(f"'ap' must be a mapping ({', '.join(AP_KEYS)})", line)
+    out: dict[str, Any] = {}
+    for key, sub in value.items():
+        if key not in AP_KEYS:
+            raise where.error(f"ap: unknown key '{key}' (known keys: {', '.join(AP_KEYS)})", sub[1])
+    for key in ("supplier_site", "business_unit", "source"):
+        if key in value and value[key][0] is not None:
+            out[key] = _string(where, key, value[key], "ap: ")
+    if "mapping" in value and value["mapping"][0] is not None:
+        mapping, m_line = value["mapping"]
+        if isinstance(mapping, str):
+            out["mapping"] = _resolve_file(where, value["mapping"], base, "ap: mapping")
+            return out
+        if not isinstance(mapping, Mapping):
+            raise where.error(
+                "ap: mapping must be a mapping of invoicing entity to its keys, or the path of "
+                "a YAML/CSV mapping file",
+                m_line,
+            )
+        from invoicekit.ap.mapping import MAPPING_KEYS
+
+        entries: dict[str, dict[str, str]] = {}
+        for entity, (entry, e_line) in mapping.items():
+            if not isinstance(entry, Mapping):
+                raise where.error(
+                    f"ap: mapping: {entity!r} must be a mapping of {', '.join(MAPPING_KEYS)}",
+                    e_line,
+                )
+            for key, sub in entry.items():
+                if key not in MAPPING_KEYS:
+                    raise where.error(
+                        f"ap: mapping: {entity!r}: unknown key '{key}' "
+                        f"(known keys: {', '.join(MAPPING_KEYS)})",
+                        sub[1],
+                    )
+                if sub[0] is not None and (
+                    isinstance(sub[0], bool) or not isinstance(sub[0], str | int)
+                ):
+                    raise where.error(
+                        f"ap: mapping: {entity!r}: {key} must be text (quote it), got {sub[0]!r}",
+                        sub[1],
+                    )
+            entries[entity] = {k: None if v[0] is None else str(v[0]) for k, v in entry.items()}
+        out["mapping"] = entries
+    return out
+
+
 def _resolve_file(where: _Where, item: _Item | None, base: Path | None, key: str) -> str | None:
     if item is None or item[0] is None:
         return None
@@ -472,6 +529,7 @@ def _build(
     credentials_file: str | None,
     defaults: Mapping[str, Any],
     check_profiles: bool = True,
+    ap: Mapping[str, Any] | None = None,
 ) -> Fleet:
     accounts: list[PayerAccount] = []
     seen: dict[str, int | None] = {}
@@ -498,6 +556,7 @@ def _build(
         endpoint_url=defaults.get("endpoint_url"),
         max_concurrency=defaults.get("max_concurrency"),
         path=where.path,
+        ap=dict(ap) if ap else None,
     )
 
 
@@ -638,12 +697,14 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
         where, root.get("aws_shared_credentials_file"), base, "aws_shared_credentials_file"
     )
     defaults = _validate_defaults(where, root.get("defaults"))
+    ap = _validate_ap(where, root.get("ap"), base)
     return _build(
         where,
         raw_accounts,
         config_file=config_file,
         credentials_file=credentials_file,
         defaults=defaults,
+        ap=ap,
     )
 
 
@@ -680,6 +741,10 @@ class Fleet:
         ``defaults.max_concurrency``: a hint for the loader's pool size.
     path : str or None
         The fleet file (for messages).
+    ap : dict or None
+        The optional ``ap:`` section for the AP export (:data:`AP_KEYS`: ``supplier_site``,
+        ``business_unit``, ``source``, ``mapping`` — inline entries per invoicing entity, or
+        the resolved path of a mapping file); see docs/ap.md.
 
     Examples
     --------
@@ -696,6 +761,7 @@ class Fleet:
     endpoint_url: str | None = None
     max_concurrency: int | None = None
     path: str | None = None
+    ap: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     _sessions: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _lock: Any = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
     # (account, service, options) -> (paced client, its pacer slot): owned by invoicekit.access,

@@ -42,6 +42,9 @@ __all__ = [
     "Window",
     "parse_month",
     "month_str",
+    "month_words",
+    "MONTH_NAMES",
+    "MONTH_ABBR",
     "format_month",
     "next_month",
     "add_months",
@@ -152,6 +155,32 @@ def month_str(value: Any) -> str:
         return format_month(int(value.get("Year", 0)), int(value.get("Month", 0)))
     m = _LEADING_MONTH_RE.match(str(value))
     return format_month(int(m.group(1)), int(m.group(2))) if m else str(value)
+
+
+#: Month names in English, January first: ``month_words`` and chart axes use them.
+MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+)  # fmt: skip
+#: Three-letter month names for chart axes (``"Oct"``).
+MONTH_ABBR = tuple(name[:3] for name in MONTH_NAMES)
+
+
+def month_words(value: Any) -> str:
+    """A billing month in words, as reports, the CLI and notebooks write it: ``"October 2026"``.
+
+    Tolerant like :func:`month_str` (``""`` for None/NA; a value that is no month is returned
+    as :func:`month_str` gives it).
+
+    Examples
+    --------
+    >>> month_words("2026-10"), month_words({"Year": 2026, "Month": 1}), month_words(None)
+    ('October 2026', 'January 2026', '')
+    """
+    m = month_str(value)
+    if not _LEADING_MONTH_RE.match(m) or len(m) != 7:
+        return m
+    return f"{MONTH_NAMES[int(m[5:7]) - 1]} {m[:4]}"
 
 
 def next_month(year: int, month: int) -> tuple[int, int]:

@@ -172,6 +172,9 @@ class SpendExplorer(w.VBox):
             raise InvalidArgumentError(f"chart must be one of {', '.join(CHARTS)}, not {chart!r}")
         schema.check_view(view)
         self.df = df
+        #: Account id → colour, from the whole frame: an account keeps its colour whatever
+        #: the selection (:func:`invoicekit.charts.account_colors`).
+        self.colors = charts.account_colors(df)
         self.chart_picker = w.Dropdown(
             options=[(label, key) for key, (label, _, _) in CHARTS.items()],
             value=chart,
@@ -256,6 +259,8 @@ class SpendExplorer(w.VBox):
         kwargs.update(
             view=self.view_picker.value, currency=self.currency_picker.value, periods=(first, last)
         )
+        if func in (charts.spend_trend, charts.top_accounts, charts.credit_memos):
+            kwargs["colors"] = self.colors
         if func is charts.top_accounts:
             df = self.df.loc[self.df["account_id"].isin(list(accounts)).fillna(False)]
         else:

@@ -220,3 +220,75 @@ def test_notebook_01_runs_in_jupyterlab_with_charts_and_widgets(lab, tmp_path):
     assert shot.is_file() and shot.stat().st_size > 20_000
     assert explorer_shot.is_file() and explorer_shot.stat().st_size > 20_000
     assert "X-Amz-Signature=" not in body
+
+
+#: Where the browser tests leave their screenshots for a person to look at (gitignored).
+SCREENSHOTS = Path(
+    os.environ.get(
+        "INVOICEKIT_SCREENSHOTS", Path(__file__).resolve().parent.parent / "build" / "screenshots"
+    )
+)
+
+
+def test_executive_summary_and_notebook_01_report_render_offline(tmp_path):
+    """The two reports a reader opens: the summary (static SVG) and notebook 01's HTML report.
+
+    Screenshots: ``build/screenshots/executive_summary.png`` and
+    ``build/screenshots/report_01_spend_trends.png`` (``$INVOICEKIT_SCREENSHOTS`` overrides).
+    """
+    executable = _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    from invoicekit import clock, notebook, report
+    from invoicekit.sandbox.org import build_organization
+    from invoicekit.schema import to_frame
+
+    org = build_organization(accounts=60, months=13, today="2026-11-25", anomalies=True)
+    df = to_frame(org.invoices, account_names={a.account_id: a.name for a in org.accounts})
+    reports = tmp_path / "reports"
+    with clock.pinned("2026-11-25T08:00:00Z"):
+        summary = report.executive_summary(df, path=reports / "executive_summary.html")
+    executed = notebook.execute(
+        NOTEBOOK,
+        tmp_path / "executed" / NOTEBOOK.name,
+        {"sandbox_accounts": 12, "sandbox_months": 13, "sandbox_today": "2026-11-25"},
+    )
+    nb_report = report.notebook_html(executed, reports / f"{NOTEBOOK.stem}.html")
+    assert (reports / report.PLOTLY_JS_NAME).is_file()  # one shared, offline plotly.js
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots = {
+        "summary": SCREENSHOTS / "executive_summary.png",
+        "notebook": SCREENSHOTS / f"report_{NOTEBOOK.stem}.png",
+    }
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(summary.as_uri())
+            charts_drawn = page.locator("svg.ik-chart").count()
+            cards = page.locator(".card").count()
+            summary_text = page.inner_text("main")
+            page.screenshot(path=str(shots["summary"]), full_page=True)
+
+            page.goto(nb_report.as_uri())
+            page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+            page.wait_for_timeout(500)
+            plots = page.locator(".js-plotly-plot").count()
+            code_cells = page.locator(".jp-CodeMirrorEditor, .jp-InputPrompt").count()
+            nb_text = page.inner_text("body")
+            page.screenshot(path=str(shots["notebook"]), full_page=True)
+        finally:
+            browser.close()
+    print(f"screenshots: {shots['summary']} {shots['notebook']}")
+    payment = {a.payment_currency for a in org.accounts}
+    assert charts_drawn == len(payment) and cards == len(payment)
+    assert "Reconciliation status" in summary_text and "What to do:" in summary_text
+    assert plots >= 5, f"only {plots} plotly charts drew in the notebook report"
+    assert code_cells == 0 and "Traceback" not in nb_text
+    assert errors == [], errors
+    assert all(u.startswith(("file:", "data:", "about:")) for u in requests), requests  # offline
+    assert all(s.is_file() and s.stat().st_size > 20_000 for s in shots.values())

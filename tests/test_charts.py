@@ -174,6 +174,8 @@ def _money_axes_titles(fig: go.Figure) -> list[str]:
 def _plotted_stack_sums(fig: go.Figure) -> dict[str, float]:
     sums: dict[str, float] = defaultdict(float)
     for tr in fig.data:
+        if tr.type != "bar":  # the month totals' labels are a text trace
+            continue
         for x, y in zip(tr.x, tr.y, strict=True):
             if y is not None:
                 sums[x] += y
@@ -201,13 +203,14 @@ def test_spend_trend_totals_equal_decimal_sums_and_axis_names_currency(df, view,
 
 def test_spend_trend_stacks_by_account_and_by_entity(df):
     by_acct = charts.spend_trend(df, view="base", currency="USD")
-    assert {t.name for t in by_acct.data} == {"Retail EU (111111111111)", "Payments (222222222222)"}
-    retail = next(t for t in by_acct.data if t.name.startswith("Retail"))
+    bars = [t for t in by_acct.data if t.type == "bar"]
+    assert {t.name for t in bars} == {"Retail EU (111111111111)", "Payments (222222222222)"}
+    retail = next(t for t in bars if t.name.startswith("Retail"))
     # August nets the credit memo: 1200.33 - 100.05
     assert dict(zip(retail.x, retail.y, strict=True))["2026-08"] == pytest.approx(1100.28)
     assert "1,100.28 USD" in dict(zip(retail.x, retail.customdata, strict=True))["2026-08"][0]
     by_ent = charts.spend_trend(df, by="entity", view="base", currency="USD")
-    assert {t.name for t in by_ent.data} == {
+    assert {t.name for t in by_ent.data if t.type == "bar"} == {
         "Amazon Web Services EMEA SARL",
         "Amazon Web Services, Inc.",
     }
@@ -306,7 +309,7 @@ def test_completeness_heatmap_flags_missing_months(df):
     assert ("222222222222", "2026-08") not in missing
     row = list(hm.y).index("Payments (222222222222)")
     # the receipt is not an invoice; the tax invoice is (as in reconcile.completeness_grid)
-    assert list(hm.z[row]) == [1, 2, 2, 0]
+    assert list(hm.text[row]) == ["1", "2", "2", "0"]
 
 
 def test_exchange_rates_one_axis_per_pair(df):
@@ -417,3 +420,45 @@ def test_save_png_through_kaleido_and_system_chromium(df, tmp_path):
     out = charts.save_png(charts.spend_trend(df, currency="USD"), tmp_path / "png" / "usd.png")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_completeness_is_categorical_missing_expected_several():
+    recs = [
+        _inv("111111111111", "A-1", 2026, 7, "USD", "1.00"),
+        _inv("111111111111", "A-2", 2026, 8, "USD", "1.00"),
+        _inv("111111111111", "A-3", 2026, 8, "USD", "1.00", entity="AWS EMEA SARL"),
+        _inv("111111111111", "A-4", 2026, 8, "USD", "1.00", entity="AWS Japan"),
+    ]
+    fig = charts.completeness_heatmap(to_frame(recs, account_names=NAMES), end="2026-09")
+    hm = fig.data[0]
+    # three invoices look the same as two (several entities: normal), never darker; 0 is red
+    assert list(hm.z[0]) == [1, 2, 0] and list(hm.text[0]) == ["1", "3", "0"]
+    assert list(hm.colorbar.ticktext) == [c[1] for c in charts.COMPLETENESS_CATEGORIES]
+    colours = {c for _, c in hm.colorscale}
+    assert len(colours) == len(charts.COMPLETENESS_CATEGORIES)  # bands, not a gradient
+    assert fig.layout.meta["invoicekit"]["missing"] == [["111111111111", "2026-09"]]
+
+
+def test_at_300_accounts_legends_stay_short_and_totals_stay_exact():
+    from invoicekit.sandbox.org import build_organization
+
+    org = build_organization(accounts=300, months=3, today="2026-11-25")
+    frame = to_frame(org.invoices, account_names={a.account_id: a.name for a in org.accounts})
+    fig = charts.spend_trend(frame, view="base", currency="USD")
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert len(bars) <= charts.LEGEND_MAX and bars[-1].name == "Other (290 accounts)"
+    assert bars[-1].marker.color == charts.OTHER_COLOR
+    want: dict = defaultdict(Decimal)
+    for r in org.invoices:
+        if r["InvoiceType"] in ("INVOICE", "CREDIT_MEMO") and not r.get("CommercialInvoiceId"):
+            want[_month(r)] += Decimal(r["BaseCurrencyAmount"]["TotalAmount"])
+    assert charts.figure_totals(fig) == dict(want)  # "Other" hides nothing from the totals
+    assert fig.layout.xaxis.tickangle == 0  # month labels horizontal
+    labels = [t for t in fig.data if t.type == "scatter"][0]
+    assert list(labels.text) == [charts.format_compact(v) for v in want.values()]
+    top = charts.top_accounts(frame, view="base", currency="USD", n=5)
+    assert top.data[1].name == "Other" and top.data[1].y[0] == "Other (295 accounts)"
+    heat = charts.completeness_heatmap(frame)
+    assert len(heat.data[0].y) <= 40 and len(heat.layout.meta["invoicekit"]["all_accounts"]) == 300
+    with pytest.raises(InvalidArgumentError, match="top must be"):
+        charts.spend_trend(frame, view="base", currency="USD", top=40)

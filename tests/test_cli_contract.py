@@ -198,10 +198,10 @@ def test_demo_takes_its_dates_from_business_now(tmp_path, monkeypatch, capsys):
     )  # fmt: skip
     out, err = capsys.readouterr()
     assert code == EXIT_OK, out + err
-    assert "today 2031-03-10" in out
+    assert "its today is 2031-03-10" in out
     assert "billing months 2031-01 to 2031-02" in out
-    assert "Export the accounts-payable file for 2031-02" in out
-    assert (tmp_path / "w" / "ap_2031-02_generic.csv").is_file()
+    assert "Close February 2031" in out
+    assert (tmp_path / "w" / "closes" / "2031-02" / "ap" / "ap_2031-02_generic.csv").is_file()
     df = schema.from_parquet(tmp_path / "w" / "invoices.parquet")
     assert {str(p) for p in df["billing_period"].unique()} == {"2031-01", "2031-02"}
 

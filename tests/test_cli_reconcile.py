@@ -1,4 +1,4 @@
-"""``invoicekit reconcile`` and ``invoicekit export-ap``: output files and exit codes 0/1/2."""
+"""``invoicekit reconcile``: output files and exit codes 0/1/2 (export-ap: test_cli_export_ap.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from invoicekit import documents, schema
 from invoicekit.cli import main
-from invoicekit.reconcile import FINDING_COLUMNS, GENERIC_AP_COLUMNS, ORACLE_AP_COLUMNS
+from invoicekit.reconcile import FINDING_COLUMNS
 from invoicekit.sandbox.org import build_organization
 
 
@@ -65,7 +65,10 @@ def test_error_findings_exit_1_print_the_summary_and_write_the_csv(files, capsys
         reader = csv.reader(fh)
         header = next(reader)
         rows = [dict(zip(header, r, strict=True)) for r in reader]
-    assert header == FINDING_COLUMNS
+    # every finding's stable id, and the column a controller fills in to accept it
+    assert header == [*FINDING_COLUMNS, "accepted_by"]
+    assert all(r["finding_id"] for r in rows) and not any(r["accepted_by"] for r in rows)
+    assert len({r["finding_id"] for r in rows}) == len(rows)
     mismatch = [r for r in rows if r["check"] == "arithmetic_total"]
     assert mismatch
     for r in mismatch:
@@ -113,47 +116,6 @@ def test_bad_input_exits_2_with_one_line(files, capsys, args):
     assert err.startswith("invoicekit: error:")
     assert len(err.splitlines()) == 1
     assert "Traceback" not in err
-
-
-@pytest.mark.parametrize(
-    ("fmt", "header"), [("generic", GENERIC_AP_COLUMNS), ("oracle-ap", ORACLE_AP_COLUMNS)]
-)
-def test_export_ap_writes_the_format(files, tmp_path, capsys, fmt, header):
-    output = tmp_path / f"{fmt}.csv"
-    code = main(
-        ["export-ap", "--summaries", str(files["dir"] / "clean.parquet"),
-         "--format", fmt, "--output", str(output)]
-    )  # fmt: skip
-    assert code == 0
-    raw = output.read_bytes()
-    assert not raw.startswith(b"\xef\xbb\xbf")
-    lines = raw.decode("utf-8").splitlines()
-    assert lines[0] == ",".join(header)
-    assert f"wrote {len(lines) - 1} row(s)" in capsys.readouterr().out
-    amount = "amount" if fmt == "generic" else "INVOICE_AMOUNT"
-    with open(output, encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            assert "E" not in row[amount].upper()
-            Decimal(row[amount])
-
-
-def test_export_ap_bad_input_exits_2(files, tmp_path, capsys):
-    missing = main(
-        [
-            "export-ap",
-            "--summaries",
-            str(tmp_path / "nope.parquet"),
-            "--output",
-            str(tmp_path / "a.csv"),
-        ]
-    )
-    unwritable = main(
-        ["export-ap", "--summaries", str(files["dir"] / "clean.parquet"),
-         "--output", str(tmp_path / "no-such-dir" / "a.csv")]
-    )  # fmt: skip
-    assert (missing, unwritable) == (2, 2)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all(line.startswith("invoicekit: error:") for line in err)
 
 
 def test_range_beyond_the_file_is_reported_as_not_in_it_not_as_missing_invoices(
@@ -214,29 +176,3 @@ def test_bad_months_name_the_flag(files, capsys, args, fragment):
     err = capsys.readouterr().err.strip()
     assert err.startswith("invoicekit: error: ") and fragment in err
     assert len(err.splitlines()) == 1
-
-
-def test_export_ap_prints_payable_counts_and_the_net_per_currency(files, tmp_path, capsys):
-    output = tmp_path / "ap.csv"
-    code = main(
-        ["export-ap", "--summaries", str(files["dir"] / "planted.parquet"),
-         "--output", str(output)]
-    )  # fmt: skip
-    assert code == 0
-    out = capsys.readouterr().out.splitlines()
-    df = schema.from_parquet(files["dir"] / "planted.parquet")
-    payable = df[documents.is_payable(df)]
-    with open(output, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == len(payable)  # no tax invoice, no payment receipt
-    counts = documents.describe(documents.count(payable))
-    assert out[0] == f"wrote {len(rows)} row(s) ({counts}; generic) to {output}"
-    sums: dict[str, Decimal] = {}
-    for r in rows:
-        sums[r["currency"]] = sums.get(r["currency"], Decimal(0)) + Decimal(r["amount"])
-    from invoicekit._money import format_money
-
-    assert out[1] == "net payable: " + ", ".join(
-        format_money(sums[c], c, code=True) for c in sorted(sums)
-    )
-    assert "," in out[1].split(": ", 1)[1].split(" ")[0]  # thousands separated, as booked

@@ -6,7 +6,6 @@ is computed here with Python ``Decimal``, independently of the code under test.
 
 from __future__ import annotations
 
-import csv
 import random
 from decimal import Decimal as D
 
@@ -21,8 +20,6 @@ from invoicekit.errors import InvalidArgumentError
 from invoicekit.reconcile import (
     CHECKS,
     FINDING_COLUMNS,
-    GENERIC_AP_COLUMNS,
-    ORACLE_AP_COLUMNS,
     completeness_grid,
     coverage,
     export_ap,
@@ -146,7 +143,7 @@ def test_findings_have_the_contract_columns_and_exact_decimal_dtypes():
     clean = reconcile_invoices(frame([invoice("I-1")]))
     assert list(clean.columns) == FINDING_COLUMNS == [
         "check", "severity", "account_id", "invoice_id", "billing_period", "view",
-        "currency", "expected", "actual", "difference", "message",
+        "currency", "expected", "actual", "difference", "message", "finding_id",
     ]  # fmt: skip
     assert clean.empty
     for col in ("expected", "actual", "difference"):
@@ -645,92 +642,15 @@ def test_completeness_grid_counts_invoices_per_account_and_month():
 
 
 # --------------------------------------------------------------------------------------------
-# Accounts-payable export
+# Accounts-payable export: tests/test_ap_export.py, tests/test_ap_formats.py (invoicekit.ap)
 # --------------------------------------------------------------------------------------------
 
 
-def _ap_rows() -> pd.DataFrame:
-    usd = view("1234.50", "-0.50", "0", "246.80")
-    jp_base = view("100.00", "0", "0", "10.00")
-    kw_base = view("100.00", "0", "0", "0")
-    memo = view("-50.00", "0", "0", "-10.00")
-    rows = [
-        invoice("INV-USD", base=usd, purchase_order_number="PO-42",
-                invoicing_entity="Amazon Web Services, Inc."),
-        invoice("INV-JPY", base=jp_base, payment=converted(jp_base, "150", "JPY"),
-                payment_currency="JPY", payment_rate="150", payment_source="USD",
-                invoicing_entity="Amazon Web Services Japan G.K."),
-        invoice("INV-KWD", base=kw_base, payment=converted(kw_base, "0.30712", "KWD"),
-                payment_currency="KWD", payment_rate="0.30712", payment_source="USD",
-                invoicing_entity="Société Exemple"),
-        invoice("CM-USD", kind="CREDIT_MEMO", base=memo, original_invoice_id="INV-USD"),
-        invoice("RCPT", kind="PAYMENT_RECEIPT", base=usd),
-        invoice("TAX-USD", base=usd, commercial_invoice_id="INV-USD"),  # restates INV-USD
-    ]  # fmt: skip
-    return frame(rows)
+def test_the_ap_export_is_still_importable_from_reconcile():
+    import invoicekit.ap
+    import invoicekit.reconcile.ap
 
-
-def _read_back(path) -> tuple[bytes, list[dict]]:
-    raw = path.read_bytes()
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return raw, rows
-
-
-def test_export_generic_header_encoding_and_decimal_strings(tmp_path):
-    path = tmp_path / "ap.csv"
-    written = export_ap(_ap_rows(), path)
-    raw, rows = _read_back(path)
-    assert not raw.startswith(b"\xef\xbb\xbf")
-    assert raw.decode("utf-8").splitlines()[0] == ",".join(GENERIC_AP_COLUMNS)
-    assert GENERIC_AP_COLUMNS == [
-        "invoice_number", "supplier", "invoice_date", "due_date", "currency", "amount",
-        "tax_amount", "po_number", "type", "account",
-    ]  # fmt: skip
-    by_id = {r["invoice_number"]: r for r in rows}
-    # payable only: no payment receipt, no tax invoice restating a commercial one
-    assert set(by_id) == {"INV-USD", "INV-JPY", "INV-KWD", "CM-USD"}
-    assert len(written) == 4
-    usd = by_id["INV-USD"]
-    assert (usd["amount"], usd["tax_amount"], usd["currency"]) == ("1480.80", "246.80", "USD")
-    assert (usd["po_number"], usd["type"], usd["account"]) == ("PO-42", "STANDARD", "100000000001")
-    assert (usd["invoice_date"], usd["due_date"]) == ("2026-10-02", "2026-11-02")
-    jpy = by_id["INV-JPY"]  # 110.00 USD x 150 = 16500 yen, no decimals
-    assert (jpy["amount"], jpy["tax_amount"], jpy["currency"]) == ("16500", "1500", "JPY")
-    kwd = by_id["INV-KWD"]  # 100.00 x 0.30712 = 30.712 KWD, three decimals
-    assert (kwd["amount"], kwd["tax_amount"], kwd["currency"]) == ("30.712", "0.000", "KWD")
-    assert kwd["supplier"] == "Société Exemple"
-    cm = by_id["CM-USD"]
-    assert (cm["type"], cm["amount"], cm["tax_amount"]) == ("CREDIT", "-60.00", "-10.00")
-    for r in rows:
-        assert "e" not in r["amount"].lower() and "e" not in r["tax_amount"].lower()
-        D(r["amount"])  # parses as an exact decimal
-
-
-def test_export_oracle_ap_uses_ap_invoices_interface_columns(tmp_path):
-    path = tmp_path / "oracle.csv"
-    export_ap(_ap_rows(), path, format="oracle-ap", source="AWS")
-    raw, rows = _read_back(path)
-    assert not raw.startswith(b"\xef\xbb\xbf")
-    assert raw.decode("utf-8").splitlines()[0] == ",".join(ORACLE_AP_COLUMNS)
-    assert ORACLE_AP_COLUMNS[:3] == ["INVOICE_ID", "INVOICE_NUM", "INVOICE_TYPE_LOOKUP_CODE"]
-    assert [r["INVOICE_ID"] for r in rows] == [str(i) for i in range(1, len(rows) + 1)]
-    by_num = {r["INVOICE_NUM"]: r for r in rows}
-    assert by_num["CM-USD"]["INVOICE_TYPE_LOOKUP_CODE"] == "CREDIT"
-    assert by_num["CM-USD"]["INVOICE_AMOUNT"] == "-60.00"
-    usd = by_num["INV-USD"]
-    assert usd["INVOICE_TYPE_LOOKUP_CODE"] == "STANDARD"
-    assert (usd["INVOICE_AMOUNT"], usd["INVOICE_CURRENCY_CODE"]) == ("1480.80", "USD")
-    assert usd["INVOICE_DATE"] == "2026/10/02"
-    assert (usd["PO_NUMBER"], usd["SOURCE"]) == ("PO-42", "AWS")
-    assert by_num["INV-JPY"]["INVOICE_AMOUNT"] == "16500"
-    assert by_num["INV-KWD"]["VENDOR_NAME"] == "Société Exemple"
-    # free text writes amounts as booked: half-up, thousands separated, with the currency
-    assert "tax 246.80 USD" in usd["DESCRIPTION"]
-    assert by_num["CM-USD"]["DESCRIPTION"].startswith("AWS credit memo CM-USD")
-    assert "TAX-USD" not in by_num and "RCPT" not in by_num
-    with pytest.raises(InvalidArgumentError):
-        export_ap(_ap_rows(), tmp_path / "x.csv", format="sap")
+    assert export_ap is invoicekit.ap.export_ap is invoicekit.reconcile.ap.export_ap
 
 
 # --------------------------------------------------------------------------------------------
@@ -911,10 +831,12 @@ def test_views_come_from_the_schema():
 def test_docstring_examples_run():
     import doctest
 
+    import invoicekit.ap as ap_package
     import invoicekit.reconcile as package
-    from invoicekit.reconcile import ap, checks, tables
+    from invoicekit.ap import export, formats, ledger, mapping
+    from invoicekit.reconcile import checks, tables
 
-    for module in (package, checks, tables, ap):
+    for module in (package, checks, tables, ap_package, export, formats, ledger, mapping):
         result = doctest.testmod(
             module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
         )

@@ -213,3 +213,111 @@ def test_docstring_examples_run():
     for module in (invoicekit.loader, invoicekit.store):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, module.__name__
+
+
+# --------------------------------------------------------------------------------------------
+# Versions: every content of an invoice is kept with its retrieval time
+# --------------------------------------------------------------------------------------------
+
+T_MAY = datetime(2026, 5, 20, tzinfo=UTC)
+T_JUN = datetime(2026, 6, 20, tzinfo=UTC)
+
+
+def test_a_changed_invoice_adds_a_version_and_an_unchanged_one_none(tmp_path):
+    store = Store(tmp_path / "s")
+    _save(store, [_result(A, MAR, [_record(A, "E-3", 2026, 3, "30.00")], T_APR30)])
+    _save(store, [_result(A, MAR, [_record(A, "E-3", 2026, 3, "30.00")], T_MAY)])  # same
+    assert len(store.history()) == 1
+    _save(store, [_result(A, MAR, [_record(A, "E-3", 2026, 3, "31.50")], T_JUN)])  # restated
+    hist = Store(tmp_path / "s").history(invoice_id="E-3")
+    assert list(hist.columns) == [*schema.COLUMNS, "retrieved_at", "version", "current"]
+    assert hist["version"].tolist() == [1, 2]
+    assert hist["base_total"].tolist() == [Decimal("30.00"), Decimal("31.50")]
+    assert hist["retrieved_at"].tolist() == [T_APR30, T_JUN]
+    assert hist["current"].tolist() == [False, True]
+    # load() keeps its meaning: the latest version only
+    assert Store(tmp_path / "s").load()["base_total"].tolist() == [Decimal("31.50")]
+
+
+def test_an_equal_amount_written_with_other_digits_is_not_a_new_version(tmp_path):
+    store = Store(tmp_path / "s")
+    _save(store, [_result(A, MAR, [_record(A, "E-3", 2026, 3, "30.00")], T_APR30)])
+    _save(store, [_result(A, MAR, [_record(A, "E-3", 2026, 3, "30.0")], T_MAY)])
+    assert len(store.history(invoice_id="E-3")) == 1
+
+
+def test_a_renamed_account_is_not_a_new_version(tmp_path):
+    store = Store(tmp_path / "s")
+    rec = _record(A, "E-3", 2026, 3, "30.00")
+    _save(store, [_result(A, MAR, [rec], T_APR30)])
+    frame = schema.to_frame([rec], account_names={A: "Retail Europe"})
+    res = _result(A, MAR, [rec], T_MAY)
+    store.save([res], frame, window_of_row=[f"billing_period/{A}/2026-03"])
+    assert len(store.history()) == 1
+
+
+def test_an_invoice_that_disappeared_is_not_current_but_stays_in_history(tmp_path):
+    store = Store(tmp_path / "s")
+    first = [_record(A, "E-3", 2026, 3, "30.00"), _record(A, "X-1", 2026, 3, "5.00")]
+    _save(store, [_result(A, MAR, first, T_APR30)])
+    _save(store, [_result(A, MAR, [_record(A, "E-3", 2026, 3, "30.00")], T_MAY)])
+    assert store.load()["invoice_id"].tolist() == ["E-3"]
+    hist = store.history()
+    assert set(hist["invoice_id"]) == {"E-3", "X-1"}
+    assert hist.set_index("invoice_id")["current"].to_dict() == {"E-3": True, "X-1": False}
+    # the store as it was before the second retrieval still holds both
+    assert sorted(store.as_of(T_APR30)["invoice_id"]) == ["E-3", "X-1"]
+    assert store.as_of(datetime(2026, 4, 1, tzinfo=UTC)).empty
+
+
+def test_history_filters_by_month_and_load_windows_serves_the_latest_version(tmp_path):
+    store = Store(tmp_path / "s")
+    _save(
+        store,
+        [
+            _result(A, JAN, [_record(A, "E-1", 2026, 1, "10.00")], T_APR30),
+            _result(A, MAR, [_record(A, "E-3", 2026, 3, "30.00")], T_APR30),
+        ],
+    )
+    _save(store, [_result(A, MAR, [_record(A, "E-3", 2026, 3, "33.00")], T_MAY)])
+    assert store.history(month="2026-03")["base_total"].tolist() == [
+        Decimal("30.00"),
+        Decimal("33.00"),
+    ]
+    assert store.history(month="2026-01")["invoice_id"].tolist() == ["E-1"]
+    served = store.load_windows({A: [MAR]})
+    assert served["base_total"].tolist() == [Decimal("33.00")]
+    assert store.history(invoice_id="nope").empty
+
+
+def test_a_version_1_store_is_read_and_upgraded_on_the_next_save(tmp_path):
+    import pandas as pd
+
+    root = tmp_path / "s"
+    root.mkdir()
+    recs = [_record(A, "E-1", 2026, 1, "10.00"), _record(A, "E-3", 2026, 3, "30.00")]
+    frame = schema.to_frame(recs, account_names={A: "Retail EU"})
+    frame["store_by"] = pd.array(["billing_period"] * 2, dtype="string")
+    frame["store_window"] = pd.array(["2026-01", "2026-03"], dtype="string")
+    frame["retrieved_at"] = pd.to_datetime([T_APR30, T_APR30], utc=True)
+    schema.to_parquet(frame, root / "summaries.parquet")
+    windows = {
+        f"billing_period/{A}/{w}": {
+            "retrieved_at": "2026-04-30T00:00:00Z", "invoices": 1, "api_calls": 1, "raw": "x"
+        }
+        for w in ("2026-01", "2026-03")
+    }  # fmt: skip
+    (root / "store.json").write_text(
+        json.dumps({"format": "invoicekit-store/1", "settle_days": 45, "windows": windows})
+    )
+    old = Store(root)
+    assert sorted(old.load()["invoice_id"]) == ["E-1", "E-3"]
+    assert old.windows_to_fetch([A], [JAN, MAR], now=T_JUN) == {A: [MAR]}
+    _save(old, [_result(A, MAR, [_record(A, "E-3", 2026, 3, "35.00")], T_JUN)])
+    upgraded = Store(root)
+    assert json.loads((root / "store.json").read_text())["format"] == "invoicekit-store/2"
+    assert upgraded.history(invoice_id="E-3")["base_total"].tolist() == [
+        Decimal("30.00"),
+        Decimal("35.00"),
+    ]
+    assert sorted(upgraded.load()["invoice_id"]) == ["E-1", "E-3"]

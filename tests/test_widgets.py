@@ -40,25 +40,30 @@ def _net_by_month(org, view_field, currency, accounts=None, months=None):
     return dict(out)
 
 
+def _bars(fig):
+    """The bar traces (a trend also carries a text trace labelling each month's total)."""
+    return [t for t in fig.data if t.type == "bar"]
+
+
 def _trace_names(fig):
-    return sorted(t.name for t in fig.data)
+    return sorted(t.name for t in _bars(fig))
 
 
 def test_explorer_draws_every_account_in_a_figure_widget(df, org):
     ex = widgets.SpendExplorer(df)
     assert isinstance(ex.figure, go.FigureWidget)
-    assert len(ex.figure.data) == len(org.accounts)
+    assert len(_bars(ex.figure)) == len(org.accounts)
     assert "USD" in ex.figure.layout.yaxis.title.text
     assert charts.figure_totals(ex.figure) == _net_by_month(org, "BaseCurrencyAmount", "USD")
 
 
 def test_account_picker_redraws_with_only_that_account(df, org):
     ex = widgets.SpendExplorer(df)
-    before = [list(t.y) for t in ex.figure.data]
+    before = [list(t.y) for t in _bars(ex.figure)]
     acct = org.accounts[2]
     ex.account_picker.value = (acct.account_id,)
     assert _trace_names(ex.figure) == [f"{acct.name} ({acct.account_id})"]
-    assert [list(t.y) for t in ex.figure.data] != before
+    assert [list(t.y) for t in _bars(ex.figure)] != before
     assert charts.figure_totals(ex.figure) == _net_by_month(
         org, "BaseCurrencyAmount", "USD", accounts={acct.account_id}
     )
@@ -111,7 +116,7 @@ def test_empty_selection_says_why_instead_of_failing(df):
     assert len(ex.figure.data) == 0
     assert "pick at least one account" in ex.message.value
     ex.account_picker.value = (ex.account_picker.options[0][1],)
-    assert len(ex.figure.data) == 1 and ex.message.value == ""
+    assert len(_bars(ex.figure)) == 1 and ex.message.value == ""
 
 
 def test_download_panel_fills_its_bar_and_reruns_for_free(make_sandbox, tmp_path):
@@ -138,3 +143,17 @@ def test_download_panel_fills_its_bar_and_reruns_for_free(make_sandbox, tmp_path
     again = panel.run()
     assert set(again["status"]) == {"skipped"} and again.attrs["api_calls"] == 0
     assert "already archived" in panel.status.value
+
+
+def test_an_account_keeps_its_colour_when_the_selection_changes(df, org):
+    ex = widgets.SpendExplorer(df)
+    before = {t.name: t.marker.color for t in _bars(ex.figure)}
+    assert len(set(before.values())) == len(before)  # one colour per account
+    acct = org.accounts[3]
+    name = f"{acct.name} ({acct.account_id})"
+    ex.account_picker.value = (acct.account_id, org.accounts[0].account_id)
+    after = {t.name: t.marker.color for t in _bars(ex.figure)}
+    assert after[name] == before[name]
+    ex.chart_picker.value = "top"
+    top = ex.figure.data[0]
+    assert dict(zip(top.y, top.marker.color, strict=True))[name] == before[name]

@@ -41,6 +41,9 @@ COMMANDS = {
     "verify": "verify",
     "reconcile": "reconcile",
     "export-ap": "export_ap",
+    "close": "close",
+    "changes": "changes",
+    "report": "report",
     "demo": "demo",
 }
 
@@ -51,7 +54,10 @@ _HELP = {
     "download": "batch-download invoice PDFs into an audit-ready archive",
     "verify": "re-hash a PDF archive against its manifest",
     "reconcile": "check invoice totals, exchange rates and completeness",
-    "export-ap": "export invoices for accounts payable (generic or Oracle AP)",
+    "export-ap": "export one billing month's payable invoices for accounts payable, never twice",
+    "close": "close a billing month: fetch, reconcile, archive, AP export and a signed close pack",
+    "changes": "list what changed in a closed month since its close pack was written",
+    "report": "write the executive summary (HTML, optional PDF) from invoice summaries",
     "demo": "run the whole month-end job on the sandbox and write reports",
 }
 
@@ -228,6 +234,17 @@ def _command_of(argv: list[str]) -> str | None:
     return None
 
 
+def _plain_warnings() -> None:
+    """A warning on the command line is one redacted line (``invoicekit: warning: ...``), not
+    Python's ``file:line: UserWarning:`` with a source line; ``--debug`` keeps Python's form."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+        print(f"invoicekit: warning: {redact(str(message))}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``invoicekit`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     from invoicekit.errors import ConfigError, InvalidArgumentError, InvoiceKitError
@@ -242,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         format="invoicekit: %(levelname)s: %(message)s",
     )
     install_log_redaction()
+    if not args.debug:
+        _plain_warnings()
     try:
         if args.now:
             from invoicekit import clock

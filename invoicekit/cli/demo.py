@@ -1,8 +1,11 @@
 """``invoicekit demo``: the whole month-end job on the offline sandbox, with reports.
 
 Starts the sandbox, replays the AWS blog's two CLI calls with the real ``aws`` CLI, fetches every
-account, reconciles, downloads the PDF archive, exports the AP file, runs every notebook headless
-(papermill) and writes ``reports/*.html`` plus ``reports/executive_summary.html``. Nothing leaves
+account, reconciles, downloads the PDF archive, closes the last month (``invoicekit close``: the
+close pack with the AP files, ledger and ``SHA256SUMS``), looks again 35 days later on a sandbox
+whose late events have happened (``invoicekit changes``), runs every notebook headless
+(papermill) and writes ``reports/*.html`` plus ``reports/executive_summary.html`` (and its PDF
+print when chromium is there). Nothing leaves
 the machine; no secret is printed or written (presigned query strings appear as ``?REDACTED``).
 
 The sandbox's today is business today (``--today``, else ``--now``/``INVOICEKIT_NOW``, else the
@@ -30,6 +33,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +50,11 @@ NOTEBOOKS = (
     "04_month_end_close",
 )
 _CLI_TIMEOUT_S = 120
+#: How long after the close the demo looks again, on a sandbox whose today is that much later:
+#: the late events of a month (credit memo, cancelled tax invoice, new document, restated
+#: amount) fall between the 21st of the next month and the 3rd of the one after.
+_LATER_DAYS = 35
 _NOTEBOOK_TIMEOUT_S = 600
-_EXCERPT_LINES = 24
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,9 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--months",
-        type=bounded_int(1, 240, 12),
-        default=12,
-        help="billing months to load, up to the last closed one, 1 to 240 (12)",
+        type=bounded_int(1, 240, 13),
+        default=13,
+        help="billing months to load, up to the last closed one, 1 to 240 (13: the closed "
+        "month, and the year before it for the year-on-year comparison)",
     )
     parser.add_argument(
         "--today",
@@ -104,18 +112,11 @@ class _Steps:
 
     def done(self, key: str, started: float, note: str = "") -> None:
         self.timings[key] = time.perf_counter() - started
-        self.out(f"   ({self.timings[key]:.1f} s){' ' + note if note else ''}")
+        self.out(f"   Done in {self.timings[key]:.1f} s.{' ' + note if note else ''}")
 
     def say(self, text: str) -> None:
         for line in redact(text).splitlines() or [""]:
             self.out(f"   {line}")
-
-
-def _excerpt(text: str, lines: int = _EXCERPT_LINES) -> str:
-    rows = redact(text).splitlines()
-    if len(rows) <= lines:
-        return "\n".join(rows)
-    return "\n".join(rows[:lines] + [f"... ({len(rows) - lines} more lines)"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -161,23 +162,31 @@ def _run_cli(steps: _Steps, argv: Sequence[str], env: dict[str, str]) -> str:
     )
     if proc.returncode != 0:
         raise RuntimeError(f"aws exited {proc.returncode}: {redact(proc.stderr.strip())}")
-    steps.say(_excerpt(proc.stdout))
     return proc.stdout
 
 
-def blog_cli_calls(steps: _Steps, fleet: Any, workdir: Path, today: Any) -> Path | None:
-    """list-invoice-summaries then get-invoice-pdf with the real AWS CLI; download one PDF."""
+def blog_cli_calls(steps: _Steps, fleet: Any, workdir: Path, month: str) -> Path | None:
+    """list-invoice-summaries then get-invoice-pdf with the real AWS CLI; download one PDF.
+
+    ``month`` (``YYYY-MM``) is the billing month shown: its invoices are issued in the month
+    after, the window the blog's call lists.
+    """
     import calendar
+
+    from invoicekit import months
 
     aws = _aws_executable()
     if aws is None:
-        steps.say("the AWS CLI is not installed (pip install awscli): skipping the blog's calls")
+        steps.say(
+            "The AWS CLI is not installed (pip install awscli), so the blog's calls are skipped."
+        )
         return None
     env, account_id = _cli_env(fleet, workdir)
-    # invoices of last month are issued this month (today's)
-    last_day = calendar.monthrange(today.year, today.month)[1]
-    start_date = f"{today.year:04d}-{today.month:02d}-01"
-    end_date = f"{today.year:04d}-{today.month:02d}-{last_day:02d}"
+    # the invoices of a billing month are issued in the month after it
+    year, mon = months.add_months(*months.parse_month(month), 1)
+    last_day = calendar.monthrange(year, mon)[1]
+    start_date = f"{year:04d}-{mon:02d}-01"
+    end_date = f"{year:04d}-{mon:02d}-{last_day:02d}"
     listed = _run_cli(
         steps,
         [
@@ -195,15 +204,29 @@ def blog_cli_calls(steps: _Steps, fleet: Any, workdir: Path, today: Any) -> Path
     )
     summaries = json.loads(listed).get("InvoiceSummaries", [])
     if not summaries:
-        steps.say(f"no invoice issued for account {account_id} between {start_date} and {end_date}")
+        steps.say(
+            f"The AWS CLI listed no invoice issued between {start_date} and {end_date} for "
+            f"account {account_id}, so there is no PDF to fetch."
+        )
         return None
-    invoice_id = summaries[0]["InvoiceId"]
+    first = summaries[0]
+    invoice_id = first["InvoiceId"]
+    period = first.get("BillingPeriod") or {}
+    steps.say(
+        f"The AWS CLI listed {len(summaries):,} invoice summar{'y' if len(summaries) == 1 else 'ies'}"
+        f" issued between {start_date} and {end_date} for account {account_id}; the first is "
+        f"{invoice_id}, for billing month {period.get('Year', 0):04d}-{period.get('Month', 0):02d}."
+    )
     raw = _run_cli(
         steps,
         [aws, "invoicing", "get-invoice-pdf", "--invoice-id", invoice_id, "--output", "json"],
         env,
     )
     pdf = json.loads(raw)["InvoicePDF"]
+    steps.say(
+        f"The AWS CLI's get-invoice-pdf answered with a link valid until {pdf.get('DocumentUrlExpirationDate')}"
+        f": {redact_url(pdf['DocumentUrl'])} (its secret query string is not shown)."
+    )
     out_dir = workdir / "blog"
     out_dir.mkdir(parents=True, exist_ok=True)
     # the blog saves the response: we keep it only redacted (the URL is a secret)
@@ -221,7 +244,7 @@ def blog_cli_calls(steps: _Steps, fleet: Any, workdir: Path, today: Any) -> Path
         raise RuntimeError(f"the document of invoice {invoice_id} is not a PDF")
     target = out_dir / f"{invoice_id}.pdf"
     target.write_bytes(body)
-    steps.say(f"downloaded {redact_url(pdf['DocumentUrl'])} → {target} ({len(body):,} bytes)")
+    steps.say(f"Downloaded that PDF ({len(body):,} bytes) to {target}.")
     return target
 
 
@@ -248,7 +271,12 @@ def _notebook_parameters(
     if stem.startswith("03"):
         return {**common, "archive_dir": str(workdir / "notebooks" / "03-archive")}
     if stem.startswith("04"):
-        return {**common, "output_dir": str(workdir / "notebooks" / "04-month-end")}
+        return {
+            "fleet_config": fleet_config,
+            "end": end,
+            "view": "base",
+            "close_dir": str(workdir / "notebooks" / "04-month-end"),
+        }
     return common
 
 
@@ -259,12 +287,13 @@ def run_notebooks(
     params: Callable[[str], dict[str, Any]],
     jobs: int,
 ) -> tuple[list[Path], list[str]]:
-    """Execute every notebook with papermill; returns (executed paths, failures)."""
-    import logging
+    """Execute every notebook with papermill; returns (executed paths, failures).
 
-    import papermill
+    :func:`invoicekit.notebook.execute` starts each kernel with CurveZMQ keys, so no kernel
+    talks in plain text over TCP (nor prints ipykernel's warning that it does).
+    """
+    from invoicekit.notebook import execute
 
-    logging.getLogger("papermill").setLevel(logging.ERROR)  # its parameter notes are noise here
     executed_dir.mkdir(parents=True, exist_ok=True)
     sources = [nb_dir / f"{s}.ipynb" for s in NOTEBOOKS if (nb_dir / f"{s}.ipynb").is_file()]
     failures: list[str] = []
@@ -273,15 +302,12 @@ def run_notebooks(
         out = executed_dir / src.name
         t = time.perf_counter()
         try:
-            papermill.execute_notebook(
-                str(src),
-                str(out),
-                parameters=params(src.stem),
-                kernel_name="python3",
-                progress_bar=False,
-                log_output=False,
-                cwd=str(executed_dir),
-                execution_timeout=_NOTEBOOK_TIMEOUT_S,
+            execute(
+                src,
+                out,
+                params(src.stem),
+                cwd=executed_dir,
+                timeout_s=_NOTEBOOK_TIMEOUT_S,
             )
             return out, time.perf_counter() - t, None
         except Exception as exc:  # noqa: BLE001 - reported, the others still run
@@ -295,9 +321,9 @@ def run_notebooks(
         steps.timings[f"notebook {out.stem}"] = seconds
         if error:
             failures.append(f"{out.stem}: {error}")
-            steps.say(f"FAILED {out.stem} ({seconds:.1f} s): {error}")
+            steps.say(f"Notebook {out.stem} failed after {seconds:.1f} s: {error}")
         else:
-            steps.say(f"ran {out.stem} ({seconds:.1f} s) → {out}")
+            steps.say(f"Notebook {out.stem} ran in {seconds:.1f} s: {out}")
         if out.is_file():
             done.append(out)
     return done, failures
@@ -354,13 +380,18 @@ def _documents_line(docs: Any) -> str:
 
 
 def _findings_line(findings: Any) -> str:
-    """``"6 findings: 0 errors, 1 warning, 5 info"``."""
+    """``"The reconciliation gave 6 findings: no error, 1 warning and 5 info notes"``."""
     by_sev = findings["severity"].value_counts().to_dict() if len(findings) else {}
     n = len(findings)
-    errors, warnings = by_sev.get("error", 0), by_sev.get("warning", 0)
+
+    def some(count: int, word: str, plural: str) -> str:
+        return f"no {word}" if not count else f"{count:,} {word if count == 1 else plural}"
+
     return (
-        f"{n:,} finding{'' if n == 1 else 's'}: {errors:,} error{'' if errors == 1 else 's'}, "
-        f"{warnings:,} warning{'' if warnings == 1 else 's'}, {by_sev.get('info', 0):,} info"
+        f"The reconciliation gave {n:,} finding{'' if n == 1 else 's'}: "
+        f"{some(by_sev.get('error', 0), 'error', 'errors')}, "
+        f"{some(by_sev.get('warning', 0), 'warning', 'warnings')} and "
+        f"{some(by_sev.get('info', 0), 'info note', 'info notes')}"
     )
 
 
@@ -379,14 +410,18 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
 
 
 def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
-    from invoicekit import clock, documents, months, report, schema
+    from invoicekit import charts, clock, documents, months, report, schema
+    from invoicekit._files import write_text
     from invoicekit._money import format_money
     from invoicekit.archive import download_invoice_pdfs, verify_archive
+    from invoicekit.changes import changes_since_close
     from invoicekit.cli import EXIT_OK, EXIT_PARTIAL
+    from invoicekit.cli.changes import changes_csv
     from invoicekit.cli.reconcile import write_findings_csv
+    from invoicekit.close import close_month
     from invoicekit.fleet import load_fleet
     from invoicekit.loader import read_invoice_summaries
-    from invoicekit.reconcile import export_ap, reconcile_invoices, totals
+    from invoicekit.reconcile import reconcile_invoices, totals
     from invoicekit.sandbox import start as start_sandbox
 
     # business today (--today, else --now / $INVOICEKIT_NOW, else the real date) decides the
@@ -400,24 +435,40 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     steps = _Steps(out)
     problems: list[str] = []
     t_all = time.perf_counter()
-    out("invoicekit demo — the month-end job on an offline sandbox (nothing reaches AWS)")
+    out("The invoicekit demo runs the month-end job on an offline sandbox; nothing reaches AWS.")
 
     t = steps.step("Start the offline AWS Invoicing sandbox")
     sb = start_sandbox(accounts=args.accounts, months=args.months, today=today_text)
     try:
+        if not any(months.month_str(i["BillingPeriod"]) == end for i in sb.org.invoices):
+            # in the first days of a month AWS has not issued the last month's invoices yet:
+            # the demo then closes the month before, on a sandbox one month longer
+            sb.stop()
+            sb = start_sandbox(accounts=args.accounts, months=args.months + 1, today=today_text)
+            pending = months.month_words(end)
+            first, last = months.parse_month(start), months.parse_month(end)
+            start = months.format_month(*months.add_months(*first, -1))
+            end = months.format_month(*months.add_months(*last, -1))
+        else:
+            pending = None
         today = sb.org.today
         fleet = load_fleet(sb.fleet_config)
         steps.say(
-            f"endpoint {sb.endpoint_url}, "
-            f"{documents.plural(len(fleet.accounts), 'payer account')}, today {today}"
+            f"The sandbox answers at {sb.endpoint_url} for "
+            f"{documents.plural(len(fleet.accounts), 'payer account')}; its today is {today}."
         )
-        steps.say(f"fleet file {sb.fleet_config}")
+        if pending:
+            steps.say(
+                f"AWS issues the invoices of {pending} in the first days of the month and none "
+                f"is out yet on {today}: the demo closes {months.month_words(end)} instead."
+            )
+        steps.say(f"Its fleet file, usable with any invoicekit command, is {sb.fleet_config}.")
         steps.done("sandbox", t)
 
         if not args.skip_cli:
             t = steps.step("The AWS blog's two calls, with the unmodified AWS CLI")
             try:
-                blog_cli_calls(steps, fleet, workdir, today)
+                blog_cli_calls(steps, fleet, workdir, end)
             except Exception as exc:  # noqa: BLE001 - reported; the demo goes on
                 problems.append(f"AWS CLI calls: {redact(exc)}")
                 steps.say(f"FAILED: {redact(exc)}")
@@ -429,12 +480,17 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         schema.to_csv(df, workdir / "invoices.csv")
         failures = df.attrs.get("failures", [])
         n_rows = len(df)
-        steps.say(
-            f"loaded {n_rows:,} row{'' if n_rows == 1 else 's'}: "
-            f"{documents.describe(documents.count(df))} "
-            f"from {documents.plural(df['account_id'].nunique(), 'account')}"
+        answered = (
+            "every account answered"
+            if not failures
+            else f"{documents.plural(len(failures), 'account')} failed (see below)"
         )
-        steps.say(f"{df.attrs.get('api_calls', 0)} API calls, {len(failures)} account failures")
+        steps.say(
+            f"Loaded {documents.describe(documents.count(df))} "
+            f"({n_rows:,} row{'' if n_rows == 1 else 's'}) from "
+            f"{documents.plural(df['account_id'].nunique(), 'payer account')} with "
+            f"{documents.plural(int(df.attrs.get('api_calls', 0)), 'API call')}; {answered}."
+        )
         if failures:
             problems.append(f"fetch: {len(failures)} account failure(s)")
         steps.done("fetch", t)
@@ -443,11 +499,11 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         findings = reconcile_invoices(df, start=start, end=end)
         write_findings_csv(findings, workdir / "findings.csv")
         by_sev = findings["severity"].value_counts().to_dict() if len(findings) else {}
-        steps.say(f"{_findings_line(findings)} → {workdir / 'findings.csv'}")
+        steps.say(f"{_findings_line(findings)}; they are listed in {workdir / 'findings.csv'}.")
         for r in totals(df, by=[], view="base").itertuples():
             steps.say(
-                f"net spend {start}..{end}: {format_money(r.total, r.currency, code=True)} "
-                "(base view)"
+                f"Net spend from {start} to {end}: {format_money(r.total, r.currency, code=True)}"
+                " in the base currency."
             )
         if by_sev.get("error"):
             problems.append(f"reconcile: {by_sev['error']} error finding(s)")
@@ -458,21 +514,45 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         docs = download_invoice_pdfs(df, archive, fleet=fleet, progress=False)
         status = docs["status"].value_counts().to_dict()
         check = verify_archive(archive, summaries=df, start=start, end=end)
-        steps.say(f"{_documents_line(docs)} → {archive}")
-        steps.say(check.summary())
+        steps.say(f"Archived {_documents_line(docs)}, in {archive}.")
+        steps.say(f"Verified the archive, {check.summary()}")
         if status.get("failed") or not check.ok:
             problems.append(f"archive: {check.summary()}")
         steps.done("download", t)
 
-        t = steps.step(f"Export the accounts-payable file for {end}")
-        month = df[df["billing_period"] == months.as_period(end)]
-        ap_path = workdir / f"ap_{end}_generic.csv"
-        export_ap(month, ap_path, format="generic")
-        export_ap(month, workdir / f"ap_{end}_oracle-ap.csv", format="oracle-ap")
-        booked = documents.describe(documents.count(documents.payable(month)))
-        steps.say(f"{end}: {booked} → {ap_path}")
-        steps.say("(and the Oracle AP interface variant beside it)")
-        steps.done("export-ap", t)
+        t = steps.step(f"Close {months.month_words(end)}: the close pack, AP files included")
+        closes = workdir / "closes"
+        pdf = charts.find_chromium() is not None
+        closed = close_month(
+            fleet,
+            end,
+            closes,
+            formats=("generic", "oracle-ap"),
+            store=workdir / "store",
+            pdf=pdf,
+        )
+        for line in closed.lines:
+            steps.say(line)
+        if closed.exit_code == EXIT_PARTIAL:
+            problems.append(f"close: {closed.summary()}")
+        steps.done("close", t)
+
+        t = steps.step(f"{_LATER_DAYS} days later: what changed in {months.month_words(end)}")
+        later_today = today + timedelta(days=_LATER_DAYS)
+        later = start_sandbox(
+            accounts=args.accounts, months=args.months + 2, today=later_today.isoformat()
+        )
+        try:
+            with clock.pinned(later_today.isoformat()):
+                changed = changes_since_close(closed.pack, fleet=load_fleet(later.fleet_config))
+        finally:
+            later.stop()
+        for line in changed.summary():
+            steps.say(line)
+        write_text(workdir / "changes.csv", changes_csv(changed.changes))
+        if not changed.complete:
+            problems.append("changes: some accounts could not be read again")
+        steps.done("changes", t)
 
         executed: list[Path] = []
         if not args.skip_notebooks:
@@ -494,16 +574,24 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
 
         t = steps.step("Write the reports")
         html_files = report.notebooks_to_html(executed, reports)
-        summary = report.executive_summary(
-            df,
-            findings=findings,
-            archive=archive,
-            path=reports / "executive_summary.html",
-            title=f"AWS invoices — executive summary, {start} to {end}",
-            source=f"offline sandbox, {args.accounts} payer accounts",
-        )
-        for p in [*html_files, summary]:
-            steps.say(f"{p} ({p.stat().st_size / 1_048_576:.1f} MiB)")
+        # the executive summary is the close pack's own: one run, one set of figures
+        summary = reports / "executive_summary.html"
+        printed = []
+        for name in ("executive_summary.html", "executive_summary.pdf"):
+            if (closed.pack / name).is_file():
+                shutil.copyfile(closed.pack / name, reports / name)
+                printed += [reports / name] if name.endswith(".pdf") else []
+        if not summary.is_file():
+            report.executive_summary(
+                df,
+                findings=findings,
+                archive=archive,
+                path=summary,
+                month=end,
+                source=f"offline sandbox, {args.accounts} payer accounts",
+            )
+        for p in [*html_files, summary, *printed]:
+            steps.say(f"Wrote {p} ({p.stat().st_size / 1_048_576:.1f} MiB).")
         steps.done("reports", t)
     finally:
         sb.stop()
@@ -514,7 +602,7 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         problems += [f"secret written: {leak}" for leak in leaks]
         steps.say("\n".join(leaks))
     else:
-        steps.say("no presigned query string or credential in any report, notebook or file")
+        steps.say("No presigned query string or credential is in any report, notebook or file.")
     steps.done("secret scan", t)
 
     total = time.perf_counter() - t_all
@@ -526,7 +614,10 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         ("invoices (parquet, CSV)", workdir / "invoices.parquet"),
         ("reconciliation findings", workdir / "findings.csv"),
         ("PDF archive + manifest", workdir / "archive"),
-        ("AP export", workdir / f"ap_{end}_generic.csv"),
+        ("executive summary (PDF)", reports / "executive_summary.pdf"),
+        (f"close pack of {end}", workdir / "closes" / end),
+        ("AP files and ledger", workdir / "closes" / end / "ap"),
+        ("changes since the close", workdir / "changes.csv"),
         ("executed notebooks", workdir / "executed"),
         ("AWS CLI sample", workdir / "blog"),
     ]

@@ -8,6 +8,10 @@ error finding (the run worked and found problems; a month of the range that is n
 is one: its completeness cannot be confirmed); 2 bad input (a missing or unreadable file, a
 month that does not parse, ``--to`` before ``--from``).
 
+The findings CSV (``--output``) has a stable ``finding_id`` per finding and an empty
+``accepted_by`` column a controller fills in to accept a finding for the AP export
+(``invoicekit export-ap --accept-findings FILE``, docs/ap.md).
+
 Examples
 --------
 ::
@@ -73,13 +77,39 @@ def _text(value: object) -> str:
     return str(value)
 
 
+#: The column of the findings CSV a controller fills in to accept a finding (their name).
+ACCEPTED_BY = "accepted_by"
+
+
 def write_findings_csv(findings: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write findings as UTF-8 CSV (no BOM): plain decimal strings, ``YYYY-MM`` periods.
 
     Exact values (every digit of ``expected``/``actual``/``difference``), written atomically.
+    Every row has its stable ``finding_id`` (computed when the frame lacks it) and an
+    ``accepted_by`` column, empty unless the frame already carries one: a controller writes
+    their name there to accept the finding, and ``invoicekit export-ap --accept-findings FILE``
+    reads it back (:func:`invoicekit.ap.read_acceptance`).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from invoicekit.reconcile import reconcile_invoices
+    >>> from invoicekit.sandbox.org import build_organization
+    >>> from invoicekit.schema import to_frame
+    >>> df = to_frame(build_organization(accounts=2, months=2, today="2026-11-05").invoices)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "findings.csv"
+    >>> write_findings_csv(reconcile_invoices(df), path)
+    >>> path.read_text().splitlines()[0].endswith("message,finding_id,accepted_by")
+    True
     """
     from invoicekit._files import write_bytes
+    from invoicekit.reconcile.checks import finding_ids
 
+    findings = findings.copy()
+    if "finding_id" not in findings.columns:
+        findings["finding_id"] = finding_ids(findings)
+    if ACCEPTED_BY not in findings.columns:
+        findings[ACCEPTED_BY] = ""
     text = io.StringIO(newline="")
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(list(findings.columns))

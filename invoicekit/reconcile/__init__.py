@@ -1,14 +1,14 @@
 """Month-end reconciliation of invoice summaries: findings, exact totals, the AP export.
 
 Everything here is a pure function of the invoice DataFrame described in ``docs/design.md``
-(one row per invoice, money as ``decimal128(38, 10)``), apart from :func:`export_ap`, which
-writes a CSV file. The package is split by what each part owns:
+(one row per invoice, money as ``decimal128(38, 10)``). :func:`export_ap` is re-exported from
+:mod:`invoicekit.ap` (the accounts-payable export, which writes files; docs/ap.md). The package is split by what each part owns:
 
 * :mod:`invoicekit.reconcile.checks`: :func:`reconcile_invoices`, the :data:`CHECKS` it
   runs, :func:`coverage` (the months a run checks, and which the data does not hold);
 * :mod:`invoicekit.reconcile.tables`: :func:`totals`, :func:`month_end_table`,
   :func:`completeness_grid`;
-* :mod:`invoicekit.reconcile.ap`: :func:`export_ap` (generic and Oracle Payables CSV).
+* :mod:`invoicekit.reconcile.ap`: a compatibility shim for :func:`invoicekit.ap.export_ap`.
 
 What counts as spend or payable is :mod:`invoicekit.documents`; the views and components
 are :mod:`invoicekit.schema`; months are :mod:`invoicekit.months`; amounts in messages are
@@ -35,7 +35,13 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from invoicekit.reconcile.ap import AP_FORMATS, GENERIC_AP_COLUMNS, ORACLE_AP_COLUMNS, export_ap
+from invoicekit.reconcile.ap import (
+    AP_FORMATS,
+    GENERIC_AP_COLUMNS,
+    ORACLE_AP_COLUMNS,
+    APExport,
+    export_ap,
+)
 from invoicekit.reconcile.checks import (
     CHECKS,
     FINDING_COLUMNS,
@@ -49,6 +55,7 @@ from invoicekit.reconcile.tables import completeness_grid, month_end_table, tota
 
 __all__ = [
     "AP_FORMATS",
+    "APExport",
     "CHECKS",
     "FINDING_COLUMNS",
     "GENERIC_AP_COLUMNS",

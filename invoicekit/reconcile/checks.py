@@ -55,6 +55,7 @@ __all__ = [
     "Check",
     "Coverage",
     "coverage",
+    "finding_ids",
     "reconcile_invoices",
 ]
 
@@ -71,6 +72,7 @@ FINDING_COLUMNS = [
     "actual",
     "difference",
     "message",
+    "finding_id",
 ]
 
 #: Severities, most serious first. Only ``error`` makes ``invoicekit reconcile`` exit 1.
@@ -189,7 +191,9 @@ class _Findings:
                 kind="stable",
                 na_position="first",
             ).drop(columns=["_s", "_c"])
-        return out.reset_index(drop=True)[FINDING_COLUMNS]
+        out = out.reset_index(drop=True)
+        out["finding_id"] = pd.array(finding_ids(out).tolist(), dtype=pd.ArrowDtype(pa.string()))
+        return out[FINDING_COLUMNS]
 
 
 def _as_array(value: Any, n: int, type_: pa.DataType) -> pa.Array:
@@ -712,6 +716,64 @@ def _payment_currency_change(cols: Columns, rows: np.ndarray, out: _Findings) ->
     )
 
 
+def _part(value: Any) -> str:
+    if value is None or value is pd.NA or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return str(value)
+
+
+def finding_ids(findings: pd.DataFrame) -> pd.Series:
+    """The stable id of every finding: ``check:invoice:view`` (``check:account:period`` without
+    an invoice), e.g. ``exchange:EUINDE26-704673:payment`` or ``completeness:100000000005:2026-09``.
+
+    Deterministic: the same data gives the same ids, run after run, so a controller can accept
+    a finding by its id (``invoicekit export-ap --accept-findings``). A finding without a view
+    is ``check:invoice`` (``tax_invoice_commercial:IN-1``); should two findings of one frame
+    share an id (a credit memo net position in two currencies), the later ones get ``#2``,
+    ``#3``... in the frame's order.
+
+    Parameters
+    ----------
+    findings : pandas.DataFrame
+        Findings with ``check``, ``account_id``, ``invoice_id``, ``billing_period``, ``view``.
+
+    Returns
+    -------
+    pandas.Series
+        One string per row, on ``findings.index``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"check": ["exchange", "completeness"], "account_id": ["1", "2"],
+    ...                   "invoice_id": ["EU-7", None], "billing_period": ["2026-09", "2026-10"],
+    ...                   "view": ["payment", None]})
+    >>> finding_ids(f).tolist()
+    ['exchange:EU-7:payment', 'completeness:2:2026-10']
+    """
+    ids: list[str] = []
+    seen: dict[str, int] = {}
+    rows = zip(
+        findings["check"].astype(object),
+        findings["account_id"].astype(object),
+        findings["invoice_id"].astype(object),
+        findings["billing_period"].astype(object),
+        findings["view"].astype(object),
+        strict=True,
+    )
+    for check, account, invoice, period, view_ in rows:
+        invoice, view_ = _part(invoice), _part(view_)
+        if invoice:
+            parts = [_part(check), invoice] + ([view_] if view_ else [])
+        else:
+            parts = [_part(check), _part(account), _part(period)]
+        key = ":".join(parts)
+        n = seen.get(key, 0) + 1
+        seen[key] = n
+        ids.append(key if n == 1 else f"{key}#{n}")
+    return pd.Series(ids, index=findings.index, dtype=object, name="finding_id")
+
+
 def reconcile_invoices(df: pd.DataFrame, *, start: Any = None, end: Any = None) -> pd.DataFrame:
     """Check invoice summaries the way a month-end close needs them checked.
 
@@ -733,8 +795,9 @@ def reconcile_invoices(df: pd.DataFrame, *, start: Any = None, end: Any = None) 
         of :data:`CHECKS`), ``severity`` (``error``, ``warning`` or ``info``), ``account_id``,
         ``invoice_id``, ``billing_period`` (``period[M]``), ``view`` (``base``, ``tax``,
         ``payment``), ``currency``, exact decimal ``expected``, ``actual`` and ``difference``
-        (``actual - expected``), and a one-line ``message`` saying what to do. Sorted by
-        severity, check, account, period, invoice. Empty when everything reconciles.
+        (``actual - expected``), a one-line ``message`` saying what to do, and a stable
+        ``finding_id`` (:func:`finding_ids`). Sorted by severity, check, account, period,
+        invoice. Empty when everything reconciles.
 
     Raises
     ------

@@ -256,9 +256,9 @@ def completeness_grid(df: pd.DataFrame, start: Any = None, end: Any = None) -> p
     >>> from invoicekit.sandbox.org import build_organization
     >>> from invoicekit.schema import to_frame
     >>> df = to_frame(build_organization(today="2026-11-25", anomalies=True).invoices)
-    >>> grid = completeness_grid(df, "2026-01", "2026-10")
+    >>> grid = completeness_grid(df, "2025-11", "2026-10")
     >>> grid.shape, int((grid == 0).sum().sum())
-    ((12, 10), 1)
+    ((12, 12), 1)
     """
     check_columns(df, ["account_id", "invoice_type", "billing_period"], "completeness_grid")
     lo, hi = month_bounds(start, end)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ __all__ = [
     "EXTERNAL_ID",
     "ROLE_NAME",
     "ANOMALY_CHECKS",
+    "LATE_EVENT_CHANGES",
     "SandboxAccount",
     "Document",
     "Organization",
@@ -63,6 +65,16 @@ ANOMALY_CHECKS = {
     "duplicate_invoice_id": "duplicate_invoice",
 }
 
+#: Late event kind -> the change ``invoicekit changes`` reports for it (docs/sandbox.md).
+LATE_EVENT_CHANGES = {
+    "credit_memo": "added",
+    "tax_cancelled": "cancelled",
+    "supplemental_document": "new_document",
+    "amount_restated": "changed",
+    "payment_receipt": "new_document",
+    "einvoice_delivered": "changed",
+}
+
 #: Days between an invoice's issue date and its due date.
 PAYMENT_TERMS_DAYS = 30
 BASE_CURRENCY = "USD"
@@ -72,7 +84,15 @@ _VIEW_KEYS = {
     "payment": "PaymentCurrencyAmount",
 }
 _ACCOUNT_ID_BASE = 100_000_000_000
-_ANOMALIES_PER_KIND = 2
+#: Days from an invoice's issue to its delivery on the e-invoicing network.
+_EINVOICE_DELIVERY_DAYS = 30
+#: Late events of billing month M happen from day 21 of M+1 to day 3 of M+2 (see docs).
+_LATE_FIRST_DAY = 21
+_LATE_LAST_DAY = 3
+#: Planted late events, in the order each month draws them.
+_LATE_KINDS = ("credit_memo", "tax_cancelled", "supplemental_document", "amount_restated")
+#: Shares of the original subtotal a late credit memo refunds.
+_LATE_SHARES = ("0.03", "0.05", "0.08")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -283,6 +303,10 @@ def _fmt(amount: Decimal, currency: str) -> str:
     if q == 0:
         q = abs(q)
     return format(q, "f")
+
+
+def _iso_z(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _period_str(period: tuple[int, int]) -> str:
@@ -506,6 +530,7 @@ class Organization:
     invoices: tuple[dict, ...]
     line_items: tuple[dict, ...]
     anomalies: tuple[dict, ...]
+    late_events: tuple[dict, ...]
 
     def __init__(
         self,
@@ -520,6 +545,7 @@ class Organization:
         line_items: Iterable[dict],
         documents: dict[str, list[Document]],
         anomalies: Iterable[dict] = (),
+        late_events: Iterable[dict] = (),
     ) -> None:
         self.seed = seed
         self.today = today
@@ -532,6 +558,11 @@ class Organization:
         )
         self.line_items = tuple(line_items)
         self.anomalies = tuple(anomalies)
+        self.late_events = tuple(
+            sorted(
+                late_events, key=lambda e: (e["date"], e["kind"], e["account_id"], e["invoice_id"])
+            )
+        )
         self._accounts = {a.account_id: a for a in accounts}
         self._keys = {a.access_key_id: a for a in accounts}
         self._by_account: dict[str, list[dict]] = {a.account_id: [] for a in accounts}
@@ -674,6 +705,7 @@ class Organization:
             "documents": len(self._documents),
             "line_items": len(self.line_items),
             "anomalies": len(self.anomalies),
+            "late_events": [dict(e) for e in self.late_events],
         }
 
     def __repr__(self) -> str:
@@ -727,17 +759,27 @@ def _make_accounts(seed: int, n: int) -> tuple[tuple[SandboxAccount, _Profile], 
 
 
 def _fx_rates(seed: int, periods: list[tuple[int, int]]) -> dict[tuple[str, tuple[int, int]], str]:
-    """Monthly USD->X rates: a deterministic random walk around realistic anchors.
+    """Monthly USD->X rates: deterministic, realistic and a function of the month alone.
 
     Key ``(currency, period)`` is the rate AWS applies to the payment view; ``("tax:" +
-    currency, period)`` the (slightly different) rate of the tax authority's reference.
+    currency, period)`` the (slightly different) rate of the tax authority's reference. Each
+    month's rate depends on the seed and that month only (two slow waves plus a monthly
+    wobble around the anchor), never on which months the organization covers: a month's
+    invoices do not change when ``today`` moves on.
     """
     rates: dict[tuple[str, tuple[int, int]], str] = {}
     for cur, (anchor, places) in _FX_ANCHORS.items():
-        rng = _rng(seed, "fx", cur)
-        level = anchor * (1 + rng.uniform(-0.03, 0.03))
+        wave = _rng(seed, "fx", cur)
+        bias = wave.uniform(-0.03, 0.03)
+        waves = [
+            (wave.uniform(0.02, 0.05), wave.uniform(14, 40), wave.uniform(0, 2 * math.pi))
+            for _ in range(2)
+        ]
         for period in periods:
-            level *= 1 + rng.gauss(0, 0.012)
+            t = period[0] * 12 + period[1] - 1
+            rng = _rng(seed, "fx", cur, _period_str(period))
+            drift = bias + sum(a * math.sin(2 * math.pi * t / p + ph) for a, p, ph in waves)
+            level = anchor * (1 + drift + rng.gauss(0, 0.008))
             level = min(max(level, anchor * 0.85), anchor * 1.15)
             tax_level = level * (1 + rng.uniform(-0.004, 0.004))
             rates[(cur, period)] = f"{level:.{places}f}"
@@ -757,6 +799,9 @@ class _Builder:
         self.line_items: list[dict] = []
         self.documents: dict[str, list[Document]] = {}
         self._ids: set[str] = set()
+        self.events: list[dict] = []  # late events that happened (before today)
+        self.anniversary: dict[tuple[str, tuple[int, int]], dict] = {}
+        self.tax_invoice_of: dict[str, dict] = {}  # commercial invoice id -> its tax invoice
 
     # -- ids ----------------------------------------------------------------------------------
 
@@ -768,7 +813,7 @@ class _Builder:
             year = key[1][0] if len(key) > 1 and isinstance(key[1], tuple) else 2026
             yy = year % 100
             if profile.entity == ENTITY_EMEA:
-                prefix = "EUCM" if kind == "credit" else "EUIN"
+                prefix = "EUCM" if kind.endswith("credit") else "EUIN"  # credit, late-credit
                 inv_id = f"{prefix}{profile.country}{yy:02d}-{n % 1_000_000:06d}"
             elif kind == "tax":
                 inv_id = f"AISPL{yy:02d}{yy + 1:02d}MH{n % 1_000_000:06d}"
@@ -796,11 +841,44 @@ class _Builder:
             rng.randint(0, 999) * 1000,
             tzinfo=UTC,
         )
-        # never issued in the future: clamp to the morning of "today"
-        latest = datetime(self.today.year, self.today.month, self.today.day, 4, tzinfo=UTC)
-        if moment > latest:
-            moment = latest - timedelta(minutes=rng.randint(1, 240))
+        return self.clamp(moment, rng)
+
+    def clamp(self, moment: datetime, rng: random.Random) -> datetime:
+        """The moment a document is issued, whatever ``today`` is.
+
+        A document whose moment has not happened yet is not listed at all (AWS lists an invoice
+        once it is issued): :meth:`drop_unissued` leaves it out. The draw below is made so that
+        the stream of a month's random numbers stays what it was when this moved such moments
+        before "today" (a month's data does not depend on ``today``).
+        """
+        rng.randint(1, 240)
         return moment
+
+    def drop_unissued(self) -> None:
+        """Leave out every invoice not issued by ``today`` (with its documents, lines, events).
+
+        "Issued" is the rule of :meth:`happened`: its day is before ``today``. In the first days
+        of a month, the invoices of the month before are therefore not listed yet, as on AWS;
+        moving ``today`` forward adds them with the issue dates they always had.
+        """
+        gone = {
+            i["InvoiceId"]
+            for i in self.invoices
+            if not self.happened(datetime.fromtimestamp(i["IssuedDate"], UTC))
+        }
+        if not gone:
+            return
+        self.invoices = [i for i in self.invoices if i["InvoiceId"] not in gone]
+        self.line_items = [li for li in self.line_items if li.get("invoice_id") not in gone]
+        for inv_id in gone:
+            self.documents.pop(inv_id, None)
+        self.events = [e for e in self.events if e["invoice_id"] not in gone]
+        self.anniversary = {k: v for k, v in self.anniversary.items() if v["InvoiceId"] not in gone}
+        self.tax_invoice_of = {
+            k: v
+            for k, v in self.tax_invoice_of.items()
+            if k not in gone and v["InvoiceId"] not in gone
+        }
 
     def add_invoice(
         self,
@@ -952,15 +1030,17 @@ class _Builder:
             issued = self.issue_moment(rng, period, 1, 3)
             supplements = []
             due = issued + timedelta(days=PAYMENT_TERMS_DAYS)
-            if profile.card_payer and due.date() < self.today:
+            paid = profile.card_payer and due.date() < self.today
+            if paid:  # a card payer's receipt appears once the card is charged, on the due date
                 supplements.append("PAYMENT_RECEIPT")
             po = None
             if po_base is not None and rng.random() < 0.9:
                 po = f"PO-{po_base + period[0] % 100:010d}"
             sources = linked[: rng.randint(2, len(linked))]
             einvoice = None
+            delivered_on = issued.date() + timedelta(days=_EINVOICE_DELIVERY_DAYS - 1)
             if profile.einvoicing:  # the latest ones may not have reached the network yet
-                recent = issued.date() > self.today - timedelta(days=30)
+                recent = issued.date() > self.today - timedelta(days=_EINVOICE_DELIVERY_DAYS)
                 einvoice = "NOT_DELIVERED" if recent else "DELIVERED"
             inv = self.add_invoice(
                 acct,
@@ -975,9 +1055,27 @@ class _Builder:
                 supplements=supplements,
             )
             anniversaries.append(inv)
+            self.anniversary[(acct.account_id, period)] = inv
+            if paid:
+                self.event(
+                    "payment_receipt",
+                    inv,
+                    due,
+                    f"payment receipt {inv_id}-SUPPLEMENT-1 for invoice {inv_id} (card charged "
+                    "on the due date)",
+                    document_id=f"{inv_id}-SUPPLEMENT-1",
+                )
+            if einvoice == "DELIVERED":
+                self.event(
+                    "einvoice_delivered",
+                    inv,
+                    datetime(*delivered_on.timetuple()[:3], 12, tzinfo=UTC),
+                    f"invoice {inv_id} delivered to the e-invoicing network "
+                    "(EinvoiceDeliveryStatus NOT_DELIVERED -> DELIVERED)",
+                )
             if profile.entity == ENTITY_INDIA:
                 tax_id = self.new_id(profile, "tax", acct.index, period)
-                self.add_invoice(
+                self.tax_invoice_of[inv_id] = self.add_invoice(
                     acct,
                     profile,
                     period,
@@ -992,9 +1090,11 @@ class _Builder:
                 )
             if profile.marketplace and rng.random() < 0.18:
                 self.marketplace(acct, profile, period, rng, linked, po)
-            if len(anniversaries) > 2 and rng.random() < 0.06:
-                original = anniversaries[-1 - rng.randint(1, min(3, len(anniversaries) - 1))]
-                self.credit_memo(acct, profile, period, rng, original)
+            if rng.random() < 0.06:  # an SLA credit for the month, issued with its invoice
+                later = timedelta(hours=rng.randint(2, 40))
+                self.credit_memo(
+                    acct, profile, period, rng, inv, issued=self.clamp(issued + later, rng)
+                )
 
     def taxed(
         self,
@@ -1064,14 +1164,16 @@ class _Builder:
         rng: random.Random,
         original: dict,
         *,
+        issued: datetime,
         original_id: str | None = None,
+        shares: Sequence[str] = ("0.02", "0.05", "0.10", "0.25"),
+        kind: str = "credit",
     ) -> dict:
         orig_amounts = self.amounts[id(original)]
-        share = Decimal(rng.choice(("0.02", "0.05", "0.10", "0.25")))
+        share = Decimal(rng.choice(tuple(shares)))
         subtotal = -quantize(orig_amounts.subtotal * share, "USD")
-        inv_id = self.new_id(profile, "credit", acct.index, period, original["InvoiceId"])
+        inv_id = self.new_id(profile, kind, acct.index, period, original["InvoiceId"])
         amounts = self.taxed(subtotal, (), (), profile)
-        issued = self.issue_moment(rng, period, 5, 25)
         orig_period = (original["BillingPeriod"]["Year"], original["BillingPeriod"]["Month"])
         self.line_items.append(
             {
@@ -1099,10 +1201,194 @@ class _Builder:
             original_id=original_id or original["InvoiceId"],
         )
 
+    # -- late events --------------------------------------------------------------------------
+
+    def event(
+        self,
+        kind: str,
+        inv: dict,
+        when: datetime,
+        detail: str,
+        *,
+        invoice_id: str | None = None,
+        related: str | None = None,
+        document_id: str | None = None,
+    ) -> None:
+        """Record a late event that happened (its day is before ``today``)."""
+        bp = inv["BillingPeriod"]
+        self.events.append(
+            {
+                "kind": kind,
+                "change": LATE_EVENT_CHANGES[kind],
+                "account_id": inv["AccountId"],
+                "invoice_id": invoice_id or inv["InvoiceId"],
+                "related_invoice_id": related,
+                "document_id": document_id,
+                "billing_period": f"{bp['Year']:04d}-{bp['Month']:02d}",
+                "date": _iso_z(when),
+                "detail": detail,
+            }
+        )
+
+    def happened(self, moment: datetime) -> bool:
+        """Whether something dated ``moment`` is visible: its day is before ``today``."""
+        return moment.date() < self.today
+
+    def late_moment(self, rng: random.Random, period: tuple[int, int]) -> datetime:
+        """A business-hours moment from day 21 of the month after ``period`` to day 3 after."""
+        start = datetime(*_add_months(*period, 1), _LATE_FIRST_DAY, tzinfo=UTC)
+        end = datetime(*_add_months(*period, 2), _LATE_LAST_DAY + 1, tzinfo=UTC)
+        day = start + timedelta(days=rng.randrange((end - start).days))
+        return day.replace(
+            hour=rng.randint(5, 19), minute=rng.randint(0, 59), second=rng.randint(0, 59)
+        )
+
+    def late_events(self, untouchable: set[str]) -> None:
+        """Issue the late events of every month whose moment is before ``today``.
+
+        Per billing month (deterministic by seed and month, whatever ``today`` is): one late
+        credit memo, one cancelled tax invoice (accounts invoiced by AWS India), one new
+        supplemental document and one restated amount, each on one account picked from those
+        it fits, different accounts where the fleet allows. ``untouchable``: invoice ids a
+        planted anomaly changed (left alone so that each anomaly stays what its record says).
+        """
+        present = {id(i) for i in self.invoices}
+        for period in self.periods:
+            order = list(self.accounts)
+            _rng(self.seed, "late", _period_str(period)).shuffle(order)
+            used: set[str] = set()
+
+            for kind in _LATE_KINDS:
+                rng = _rng(self.seed, "late", _period_str(period), kind)
+                when = self.late_moment(rng, period)
+                picked = self.late_target(kind, period, order, used, present, untouchable)
+                if picked is None or not self.happened(when):
+                    continue
+                acct, profile, inv = picked
+                getattr(self, "late_" + kind)(acct, profile, period, rng, inv, when)
+
+    def late_target(
+        self,
+        kind: str,
+        period: tuple[int, int],
+        order: list[tuple[SandboxAccount, _Profile]],
+        used: set[str],
+        present: set[int],
+        untouchable: set[str],
+    ) -> tuple[SandboxAccount, _Profile, dict] | None:
+        """The first account of ``order`` an event of ``kind`` fits, preferring unused ones."""
+        ok = []
+        for acct, profile in order:
+            inv = self.anniversary.get((acct.account_id, period))
+            if inv is None or id(inv) not in present or inv["InvoiceId"] in untouchable:
+                continue
+            india = profile.entity == ENTITY_INDIA
+            if kind == "tax_cancelled":
+                tax = self.tax_invoice_of.get(inv["InvoiceId"])
+                fits = india and tax is not None and tax["InvoiceId"] not in untouchable
+            elif kind == "credit_memo":
+                fits = not india
+            else:  # supplemental_document, amount_restated: not on invoices paid by card
+                fits = not india and not profile.card_payer
+            if fits:
+                ok.append((acct, profile, inv))
+        fresh = [t for t in ok if t[0].account_id not in used]
+        pick = (fresh or ok or [None])[0]
+        if pick is not None:
+            used.add(pick[0].account_id)
+        return pick
+
+    def late_credit_memo(self, acct, profile, period, rng, inv, when) -> None:
+        memo = self.credit_memo(
+            acct, profile, period, rng, inv, issued=when, shares=_LATE_SHARES, kind="late-credit"
+        )
+        total = memo["BaseCurrencyAmount"]["TotalAmount"]
+        self.event(
+            "credit_memo",
+            memo,
+            when,
+            f"credit memo {memo['InvoiceId']} ({total} USD) against invoice {inv['InvoiceId']}",
+            related=inv["InvoiceId"],
+        )
+
+    def late_tax_cancelled(self, acct, profile, period, rng, inv, when) -> None:
+        tax = self.tax_invoice_of[inv["InvoiceId"]]
+        tax["TaxAuthorityStatus"] = "CANCELLED"
+        self.event(
+            "tax_cancelled",
+            tax,
+            when,
+            f"tax invoice {tax['InvoiceId']} cancelled by the tax authority "
+            "(TaxAuthorityStatus ISSUED -> CANCELLED)",
+            related=inv["InvoiceId"],
+        )
+
+    def late_supplemental_document(self, acct, profile, period, rng, inv, when) -> None:
+        docs = self.documents[inv["InvoiceId"]]
+        doc = Document(
+            f"{inv['InvoiceId']}-SUPPLEMENT-{len(docs)}", inv["InvoiceId"], acct.account_id,
+            "SUPPLEMENT",
+        )  # fmt: skip
+        docs.append(doc)
+        self.event(
+            "supplemental_document",
+            inv,
+            when,
+            f"supplemental document {doc.document_id} (SUPPLEMENT) added to invoice "
+            f"{inv['InvoiceId']}",
+            document_id=doc.document_id,
+        )
+
+    def late_amount_restated(self, acct, profile, period, rng, inv, when) -> None:
+        old = self.amounts[id(inv)]
+        before = inv["BaseCurrencyAmount"]["TotalAmount"]
+        sign = 1 if rng.random() < 0.7 else -1
+        delta = sign * quantize(old.subtotal * Decimal(f"{rng.uniform(0.004, 0.03):.4f}"), "USD")
+        subtotal = old.subtotal + delta
+        discounts = tuple(
+            (d, -quantize(subtotal * Decimal(r), "USD"), r) if r else (d, a, r)
+            for d, a, r in old.discounts
+        )
+        amounts = self.taxed(subtotal, discounts, old.fees, profile)
+        self.set_views(inv, amounts, profile, period)
+        self.amounts[id(inv)] = amounts
+        self.line_items.append(
+            {
+                "account_id": acct.account_id,
+                "billing_period": _period_str(period),
+                "billing_entity": "AWS",
+                "invoice_id": inv["InvoiceId"],
+                "line_item_type": "Usage",
+                "service": "AWS Billing Adjustment",
+                "usage_type": f"Usage correction for {_period_str(period)}",
+                "amount_usd": format(delta, "f"),
+            }
+        )
+        self.event(
+            "amount_restated",
+            inv,
+            when,
+            f"invoice {inv['InvoiceId']} restated: base TotalAmount {before} -> "
+            f"{inv['BaseCurrencyAmount']['TotalAmount']} USD",
+        )
+
     # -- anomalies ----------------------------------------------------------------------------
 
     def plant_anomalies(self) -> list[dict]:
-        rng = _rng(self.seed, "anomalies")
+        """Plant each anomaly kind in its own calendar months, whatever ``today`` is.
+
+        Kind ``k`` goes to the months whose ordinal modulo ``m`` (12, or the number of months
+        when fewer) is the kind's seed-drawn residue: two months of 24, one of 12. In each of
+        those months the candidate with the smallest digest (seed, kind, invoice id) is taken,
+        so a month's anomalies stay the same when ``today`` moves the window on.
+        """
+        cycle = min(12, len(self.periods))
+        residues = list(range(cycle))
+        _rng(self.seed, "anomaly-months", cycle).shuffle(residues)
+        months_of = {
+            kind: {p for p in self.periods if (p[0] * 12 + p[1] - 1) % cycle == residues[k % cycle]}
+            for k, kind in enumerate(ANOMALY_CHECKS)
+        }
         profiles = {a.account_id: p for a, p in self.accounts}
         accts = {a.account_id: a for a, _ in self.accounts}
         referenced = {i["OriginalInvoiceId"] for i in self.invoices if "OriginalInvoiceId" in i} | {
@@ -1129,29 +1415,42 @@ class _Builder:
                 }
             )
 
-        def candidates(pred) -> list[dict]:
-            out = [
-                i
-                for i in self.invoices
-                if i["BillType"] == "ANNIVERSARY"
-                and "CommercialInvoiceId" not in i
-                and i["InvoiceId"] not in referenced
-                and cell(i) not in used_cells
-                and profiles[i["AccountId"]].entity != ENTITY_INDIA
-                and pred(i)
-            ]
-            rng.shuffle(out)
-            return out
+        def candidates(kind: str, pred) -> list[dict]:
+            """The first fitting invoice of each of ``kind``'s months."""
+            picked = []
+            for period in sorted(months_of[kind]):
+                fits = [
+                    i
+                    for i in self.invoices
+                    if i["BillType"] == "ANNIVERSARY"
+                    and "CommercialInvoiceId" not in i
+                    and (i["BillingPeriod"]["Year"], i["BillingPeriod"]["Month"]) == period
+                    and i["InvoiceId"] not in referenced
+                    and cell(i) not in used_cells
+                    and profiles[i["AccountId"]].entity != ENTITY_INDIA
+                    and pred(i)
+                ]
+                fits.sort(key=lambda i: _digest_int(self.seed, "anomaly", kind, i["InvoiceId"]))
+                picked += fits[:1]
+            return picked
+
+        def rng_for(kind: str, inv: dict) -> random.Random:
+            return _rng(self.seed, "anomaly", kind, inv["InvoiceId"])
 
         def big(inv: dict) -> bool:
             return Decimal(inv["BaseCurrencyAmount"]["TotalAmount"]) > 1000
 
         # missing_invoice: every INVOICE of an account-month disappears
-        for inv in candidates(lambda i: True)[:_ANOMALIES_PER_KIND]:
+        def withheld(inv: dict) -> list[dict]:
             c = cell(inv)
-            gone = [i for i in self.invoices if cell(i) == c and i["InvoiceType"] == "INVOICE"]
-            if any(g["InvoiceId"] in referenced for g in gone):
-                continue
+            return [i for i in self.invoices if cell(i) == c and i["InvoiceType"] == "INVOICE"]
+
+        def unreferenced_cell(inv: dict) -> bool:
+            return not any(g["InvoiceId"] in referenced for g in withheld(inv))
+
+        for inv in candidates("missing_invoice", unreferenced_cell):
+            c = cell(inv)
+            gone = withheld(inv)
             used_cells.add(c)
             for g in gone:
                 self.invoices.remove(g)
@@ -1172,7 +1471,8 @@ class _Builder:
                 for k in ("TaxCurrencyAmount", "PaymentCurrencyAmount")
             )
 
-        for inv in candidates(unconverted)[:_ANOMALIES_PER_KIND]:
+        for inv in candidates("total_mismatch", unconverted):
+            rng = rng_for("total_mismatch", inv)
             used_cells.add(cell(inv))
             name = rng.choice(("base", "tax", "payment"))
             view = inv[_VIEW_KEYS[name]]
@@ -1192,8 +1492,9 @@ class _Builder:
 
         # fx_mismatch: payment view converted at another rate than the one it states
         for inv in candidates(
-            lambda i: big(i) and "CurrencyExchangeDetails" in i["PaymentCurrencyAmount"]
-        )[:_ANOMALIES_PER_KIND]:
+            "fx_mismatch",
+            lambda i: big(i) and "CurrencyExchangeDetails" in i["PaymentCurrencyAmount"],
+        ):
             used_cells.add(cell(inv))
             profile = profiles[inv["AccountId"]]
             bp = inv["BillingPeriod"]
@@ -1212,14 +1513,21 @@ class _Builder:
             )
 
         # orphan_credit_memo: OriginalInvoiceId names an invoice that does not exist
-        for inv in candidates(big)[:_ANOMALIES_PER_KIND]:
+        for inv in candidates("orphan_credit_memo", big):
+            rng = rng_for("orphan_credit_memo", inv)
             used_cells.add(cell(inv))
             profile = profiles[inv["AccountId"]]
             bp = inv["BillingPeriod"]
             period = (bp["Year"], bp["Month"])
             ghost = self.new_id(profile, "ghost", accts[inv["AccountId"]].index, period)
             memo = self.credit_memo(
-                accts[inv["AccountId"]], profile, period, rng, inv, original_id=ghost
+                accts[inv["AccountId"]],
+                profile,
+                period,
+                rng,
+                inv,
+                issued=self.issue_moment(rng, _add_months(*period, -1), 4, 26),
+                original_id=ghost,
             )
             record(
                 "orphan_credit_memo",
@@ -1230,7 +1538,7 @@ class _Builder:
             )
 
         # duplicate_invoice_id: the same InvoiceId again, re-issued with other amounts
-        for inv in candidates(big)[:_ANOMALIES_PER_KIND]:
+        for inv in candidates("duplicate_invoice_id", big):
             used_cells.add(cell(inv))
             profile = profiles[inv["AccountId"]]
             bp = inv["BillingPeriod"]
@@ -1312,7 +1620,10 @@ def build_organization(
     periods = _periods(day, months)
     builder = _Builder(seed, day, periods, accounts)
     builder.build()
+    builder.drop_unissued()
     planted = builder.plant_anomalies() if anomalies else []
+    builder.late_events({r["invoice_id"] for r in planted if r["invoice_id"]})
+    present = {i["InvoiceId"] for i in builder.invoices}
     return Organization(
         seed=seed,
         today=day,
@@ -1324,4 +1635,5 @@ def build_organization(
         line_items=builder.line_items,
         documents=builder.documents,
         anomalies=planted,
+        late_events=[e for e in builder.events if e["invoice_id"] in present],
     )
