@@ -24,6 +24,7 @@ __all__ = [
     "write_text",
     "atomic_path",
     "remove_stale_temp_files",
+    "exclusive_lock",
 ]
 
 TEMP_PREFIX = ".ik-"
@@ -127,3 +128,34 @@ def remove_stale_temp_files(dest: Path) -> int:
                 except FileNotFoundError:  # pragma: no cover - raced with another cleaner
                     pass
     return removed
+
+
+@contextmanager
+def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
+    """Hold an advisory exclusive lock on the file ``path`` (POSIX ``flock``, non-blocking).
+
+    The one lock of invoicekit: a download run holds it on its archive, a close on its
+    directory of packs. Where ``fcntl`` does not exist (Windows) nothing is locked.
+
+    Raises
+    ------
+    invoicekit.errors.InvalidArgumentError
+        ``busy`` (a sentence naming the other run and what to do) when another process holds
+        the lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory lock
+        yield
+        return
+    from invoicekit.errors import InvalidArgumentError
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InvalidArgumentError(busy) from None
+        yield
+    finally:
+        os.close(fd)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from invoicekit._na import is_missing
+
 # The Arrow types are made on first use (PEP 562): the sandbox and the CLI use only the
 # Decimal helpers below and should not pay for importing pyarrow.
 #: MONEY_TYPE — Arrow type of every money column: 38 digits, 10 after the point.
@@ -80,12 +82,6 @@ def to_decimal(value: object) -> Decimal | None:
         raise ValueError(f"not a decimal amount: {value!r}") from exc
 
 
-def _missing(amount: Any) -> bool:
-    if amount is None or type(amount).__name__ in ("NAType", "NaTType"):
-        return True
-    return bool(amount != amount)  # NaN
-
-
 def format_money(amount: Any, currency: str | None = None, *, code: bool = False) -> str:
     """An exact amount as booked: half-up to ``currency``'s minor unit, thousands separated.
 
@@ -99,7 +95,7 @@ def format_money(amount: Any, currency: str | None = None, *, code: bool = False
     >>> format_money(Decimal("162341340.5"), "JPY")
     '162,341,341'
     """
-    if _missing(amount):
+    if is_missing(amount):
         return "–"
     if isinstance(amount, float):
         raise TypeError("money must not travel as float; pass a Decimal or a decimal string")
@@ -144,7 +140,7 @@ def format_compact(amount: Any, currency: str | None = None, *, digits: int = 2)
     >>> format_compact(Decimal("-45210"), "EUR"), format_compact(Decimal("12.50"), "USD")
     ('-45k EUR', '12.5 USD')
     """
-    if _missing(amount):
+    if is_missing(amount):
         return "–"
     if isinstance(amount, float):
         raise TypeError("money must not travel as float; pass a Decimal or a decimal string")

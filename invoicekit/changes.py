@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoicekit import documents, months
 from invoicekit._money import format_money
+from invoicekit._na import is_missing
 from invoicekit.errors import InvalidArgumentError, InvoiceKitError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -88,25 +89,16 @@ _COMPONENT_WORDS = {
 # --------------------------------------------------------------------------------------------
 
 
-def _missing(value: Any) -> bool:
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):
-        return True
-    try:
-        return bool(value != value)
-    except (TypeError, ValueError):
-        return False
-
-
 def _same(a: Any, b: Any) -> bool:
     """Exact equality; two missing values are equal; decimals compare by value."""
-    if _missing(a) or _missing(b):
-        return _missing(a) and _missing(b)
+    if is_missing(a) or is_missing(b):
+        return is_missing(a) and is_missing(b)
     return bool(a == b)
 
 
 def _plain(value: Any) -> str:
     """The exact value as text for the ``old``/``new`` columns ("" when missing)."""
-    if _missing(value):
+    if is_missing(value):
         return ""
     if isinstance(value, Decimal):
         return format(value.normalize(), "f") if value.is_finite() else str(value)
@@ -130,12 +122,12 @@ def _label(col: str) -> str:
 
 def _shown(row: Mapping[str, Any], col: str, value: Any) -> str:
     """A value as a controller reads it: money through format_money with its currency."""
-    if _missing(value):
+    if is_missing(value):
         return "(none)"
     view = _money_column(col)
     if view is not None:
         cur = row.get(f"{view}_currency")
-        cur = None if _missing(cur) else str(cur)
+        cur = None if is_missing(cur) else str(cur)
         return format_money(value, cur, code=True)
     if col in ("issued_date", "due_date") and hasattr(value, "date"):
         return value.date().isoformat()
@@ -146,20 +138,20 @@ def _amount(row: Mapping[str, Any]) -> str:
     """``-1,200.00 USD``: the row's base total (payment view when no base total)."""
     for view in ("base", "payment"):
         total = row.get(f"{view}_total")
-        if not _missing(total):
+        if not is_missing(total):
             cur = row.get(f"{view}_currency")
-            return format_money(total, None if _missing(cur) else str(cur), code=True)
+            return format_money(total, None if is_missing(cur) else str(cur), code=True)
     return "no amount"
 
 
 def _who(row: Mapping[str, Any]) -> str:
     name = row.get("account_name")
     acct = row.get("account_id")
-    return f"{name} ({acct})" if not _missing(name) and str(name) else f"{acct}"
+    return f"{name} ({acct})" if not is_missing(name) and str(name) else f"{acct}"
 
 
 def _day(value: Any) -> str:
-    return "an unknown date" if _missing(value) else value.date().isoformat()
+    return "an unknown date" if is_missing(value) else value.date().isoformat()
 
 
 def _kind(row: Mapping[str, Any]) -> str:
@@ -172,7 +164,7 @@ def _title(kind: str) -> str:
 
 def _period(row: Mapping[str, Any]) -> str:
     value = row.get("billing_period")
-    return "" if _missing(value) else str(value)
+    return "" if is_missing(value) else str(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,9 +180,9 @@ def _added(row: Mapping[str, Any]) -> str:
     )
     original = row.get("original_invoice_id")
     commercial = row.get("commercial_invoice_id")
-    if not _missing(original) and str(original):
+    if not is_missing(original) and str(original):
         return f"{text}, against invoice {original}."
-    if not _missing(commercial) and str(commercial):
+    if not is_missing(commercial) and str(commercial):
         return f"{text}, restating invoice {commercial}."
     return f"{text}, billing period {_period(row)}."
 
@@ -203,7 +195,7 @@ def _removed(row: Mapping[str, Any]) -> str:
 
 
 def _cancelled(row: Mapping[str, Any], old: Any) -> str:
-    was = "" if _missing(old) else f" (tax authority status {old} before)"
+    was = "" if is_missing(old) else f" (tax authority status {old} before)"
     return (
         f"{_title(_kind(row))} {row['invoice_id']} ({_amount(row)}) of account {_who(row)} "
         f"was cancelled by the tax authority{was}."
@@ -284,7 +276,7 @@ def _doc_map(docs: Any) -> dict[str, dict[str, str]] | None:
     out: dict[str, dict[str, str]] = {}
     for r in rows:
         iid, did = r.get("invoice_id"), r.get("document_id")
-        if _missing(iid) or _missing(did) or not str(did):
+        if is_missing(iid) or is_missing(did) or not str(did):
             continue
         out.setdefault(str(iid), {})[str(did)] = str(r.get("document_type") or "")
     return out
@@ -343,9 +335,9 @@ def diff_invoices(
         rows.append(
             {
                 "change": change,
-                "account_id": "" if _missing(row.get("account_id")) else str(row["account_id"]),
+                "account_id": "" if is_missing(row.get("account_id")) else str(row["account_id"]),
                 "account_name": None
-                if _missing(row.get("account_name"))
+                if is_missing(row.get("account_name"))
                 else str(row["account_name"]),
                 "invoice_id": str(row.get("invoice_id")),
                 "kind": _kind(row),

@@ -720,7 +720,7 @@ def month_over_month(
         title=title or f"Month-over-month change in net spend — {cur}, {schema.VIEW_LABELS[view]}",
         xaxis=_month_axis(xs),
         yaxis=_money_axis(
-            _money_title("Change vs previous month", cur, view),
+            _money_title("Change", cur, view),
             min(changes.values(), default=None),
             max(changes.values(), default=None),
             zeroline=True,

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from invoicekit import _files, clock, documents, months
+from invoicekit._na import is_missing
 from invoicekit._redact import redact
 from invoicekit.errors import InvalidArgumentError
 
@@ -327,22 +328,10 @@ def _next_version(dest: Path, month: str) -> Path:
 
 @contextlib.contextmanager
 def _lock(dest: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory lock
+    with _files.exclusive_lock(
+        dest / LOCK_NAME, f"another invoicekit close is running in {dest}; wait for it to finish"
+    ):
         yield
-        return
-    fd = os.open(dest / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InvalidArgumentError(
-                f"another invoicekit close is running in {dest}; wait for it to finish"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -556,6 +545,9 @@ class _Close:
             self.say(line)
             if name == "ap":
                 self.say_blocking(record)
+            if name == "reconcile":
+                for f in (record.get("month_errors") or [])[:MAX_FINDING_LINES]:
+                    self.say(f"  blocking: {f['finding_id']}: {f['sentence']}")
 
     def say_blocking(self, record: dict) -> None:
         """One line per finding that blocked the AP export (at most MAX_FINDING_LINES)."""
@@ -638,12 +630,55 @@ class _Close:
             f"{int(by_sev.get('info', 0)):,} info) in {FINDINGS_NAME}."
         )
         by_check = findings["check"].value_counts().to_dict() if n else {}
+        month_errors = self._month_errors()
+        if month_errors:
+            k = len(month_errors)
+            line += (
+                f" The close is blocked by {k:,} open error finding{'' if k == 1 else 's'} "
+                f"that name{'s' if k == 1 else ''} no invoice (listed below): wait until AWS has "
+                "invoiced every account and close again with --reopen, or accept them with "
+                "--accept-findings FILE."
+            )
         detail = {
             "findings": n,
             "by_severity": {k: int(v) for k, v in by_sev.items()},
             "by_check": {k: int(v) for k, v in sorted(by_check.items())},
+            "month_errors": month_errors,
         }
         return line, [FINDINGS_NAME], detail
+
+    def _accept_source(self) -> Any:
+        """What the run that started this close was given to accept (a resumed run may omit it)."""
+        asked = self.state["asked"]
+        if asked.get("accept_sha256"):
+            return self.stage / ACCEPTED_NAME
+        return asked.get("accept")
+
+    def _month_errors(self) -> list[dict]:
+        """Open error findings of the month that name no invoice (an account without its invoice).
+
+        They block the close, not the AP export of the invoices there are (an invoice-level error
+        blocks that). Findings accepted with ``--accept-findings`` do not block.
+        """
+        from invoicekit.ap import read_acceptance
+        from invoicekit.reconcile.explain import explain_findings
+
+        f = self.findings
+        if not len(f):
+            return []
+        accepted = read_acceptance(self._accept_source(), name="--accept-findings")
+        blocking = [
+            sev == "error" and (is_missing(inv) or str(inv) == "") and fid not in accepted
+            for sev, inv, fid in zip(f["severity"], f["invoice_id"], f["finding_id"], strict=True)
+        ]
+        errors = f[blocking]
+        if not len(errors):
+            return []
+        explained = explain_findings(errors, accounts=self.df)
+        return [
+            {"finding_id": str(r.finding_id), "check": str(r.check), "sentence": str(r.sentence)}
+            for r in explained.itertuples()
+        ]
 
     def _step_archive(self) -> tuple[str, list[str], dict]:
         from invoicekit import outcomes
@@ -754,11 +789,7 @@ class _Close:
             # reopening: the earlier pack's rows will name the version it is kept as
             kept = self.kept_as()
             _relocate_ledger_files(ledger, f"{self.month}/", f"{kept.name}/")
-        asked = self.state["asked"]
-        # what the run that started this close was given (a resumed run may omit it)
-        accept: Any = asked.get("accept")
-        if asked.get("accept_sha256"):
-            accept = self.stage / ACCEPTED_NAME
+        accept = self._accept_source()
         results = {fmt: self._export(fmt, ledger, accept) for fmt in self.formats}
         # the ledger names each file where it will be: the pack's final place
         _relocate_ledger_files(
@@ -920,7 +951,8 @@ class _Close:
             missing["accounts"] or missing["documents"] or missing["archive_problems"]
             or pdf_failure
         )  # fmt: skip
-        status = PARTIAL if partial else BLOCKED if ap.get("blocked") else CLOSED
+        blocked = bool(ap.get("blocked") or steps["reconcile"].get("month_errors"))
+        status = PARTIAL if partial else BLOCKED if blocked else CLOSED
         return status, missing, failures
 
     def run_report(self, status: str, missing: dict, failures: list[dict]) -> dict:
@@ -933,6 +965,7 @@ class _Close:
         blocked_by = []
         for r in (steps["ap"].get("formats") or {}).values():
             blocked_by = blocked_by or r.get("blocking_findings", [])
+        blocked_by = [*blocked_by, *(steps["reconcile"].get("month_errors") or [])]
         asked = dict(self.state["asked"])
         return {
             "format": PACK_FORMAT,
@@ -953,7 +986,7 @@ class _Close:
             },
             "failures": failures,
             "missing": missing,
-            "blocked": bool(steps["ap"].get("blocked")),
+            "blocked": status == BLOCKED,
             "blocked_by": blocked_by,
             "attempts": self.state["attempts"],
             "previous": self.state.get("previous"),
@@ -1244,7 +1277,7 @@ def _close(run: _Close, reopen: bool) -> CloseResult:
         elif previous["status"] == BLOCKED and not reopen and run.accept is None:
             unchanged = BLOCKED
             run.say(
-                f"{run.label} is blocked: {run.pack} (the AP export refused error findings, "
+                f"{run.label} is blocked: {run.pack} (error findings are open, see run.json; "
                 f"{check.summary()}). Accept them with --accept-findings FILE (findings.csv with "
                 "accepted_by filled in) or use --reopen to close it again."
             )
@@ -1277,7 +1310,7 @@ def _close(run: _Close, reopen: bool) -> CloseResult:
     files = verify_pack(run.pack)
     verdict = {
         CLOSED: f"Closed {run.label}",
-        BLOCKED: f"{run.label} is not closed: the AP export is blocked (run.json says so)",
+        BLOCKED: f"{run.label} is not closed: open error findings block it (run.json says so)",
         PARTIAL: f"{run.label} is closed partially: run.json lists what is missing; run the "
         "close again to retry it",
     }[status]

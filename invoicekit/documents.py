@@ -38,6 +38,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from invoicekit._na import is_missing
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
@@ -102,9 +104,7 @@ _SUPPLEMENT_LABELS = {
 
 
 def _blank(value: Any) -> bool:
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):
-        return True
-    return value != value or value == ""
+    return is_missing(value) or value == ""
 
 
 def kind_of(invoice_type: Any, commercial_invoice_id: Any = None) -> str:

@@ -1478,6 +1478,6 @@ def changes_since_close(ctx: Context, close: Any, *, later_days: int = 0) -> Non
             "description": "What changed",
         },
         figures=figures,
-        empty="Nothing changed since the close.",
+        empty="The close pack still stands: there is nothing to book.",
         limit=30,
     )

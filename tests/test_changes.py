@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoicekit import months, schema
+from invoicekit import clock, months, schema
 from invoicekit._money import format_money
 from invoicekit.changes import CHANGE_COLUMNS, changes_since_close, diff_invoices
 from invoicekit.cli import main
@@ -234,13 +234,17 @@ def test_changes_from_the_store_alone(closed, make_sandbox, tmp_path, capsys):
     from invoicekit.store import Store
 
     store = tmp_path / "store"
+    # each retrieval at its own business time (the store's versions carry it), whatever the
+    # wall clock or INVOICEKIT_NOW say
     early = make_sandbox(today=T1.isoformat(), accounts=12, months=4)
-    read_invoice_summaries(early.fleet_config, MONTH, MONTH, store=store, progress=False)
+    with clock.pinned(f"{T1.isoformat()}T09:00:00Z"):
+        read_invoice_summaries(early.fleet_config, MONTH, MONTH, store=store, progress=False)
     since = max(e["retrieved_at"] for e in Store(store).index.values())  # the last account
     late = make_sandbox(today=T2.isoformat(), accounts=12, months=4)
-    read_invoice_summaries(
-        late.fleet_config, MONTH, MONTH, store=store, refresh=True, progress=False
-    )
+    with clock.pinned(f"{T2.isoformat()}T09:00:00Z"):
+        read_invoice_summaries(
+            late.fleet_config, MONTH, MONTH, store=store, refresh=True, progress=False
+        )
     # documents are not in the store: every other kind of change is found
     expected = {x for x in _expected(late.org, MONTH, T1) if x[0] != "new_document"}
     code = main(["changes", "--store", str(store), "--month", MONTH, "--since", since])

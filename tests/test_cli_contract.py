@@ -405,3 +405,22 @@ def test_fetch_draws_a_bar_only_when_asked_or_on_a_terminal(sandbox, tmp_path, c
     assert "invoice summaries" in capsys.readouterr().err  # tqdm's bar, on stderr
     assert main([*argv, "--no-progress"]) == EXIT_OK
     assert capsys.readouterr().err == ""
+
+
+def test_a_warning_on_the_command_line_is_one_plain_line(make_sandbox, tmp_path):
+    """The loader's warning about a re-issued invoice id reads as one line, without Python's
+    file:line and category; the data is written all the same (exit 0)."""
+    sb = make_sandbox(accounts=8, months=12, anomalies=True)
+    dup = next(a for a in sb.anomalies() if a["check"] == "duplicate_invoice")
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoicekit", "--now", "2026-11-25", "fetch", "--config",
+         str(sb.fleet_config), "--from", dup["billing_period"], "--to", dup["billing_period"],
+         "--output", str(tmp_path / "s.parquet"), "--no-progress"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == EXIT_OK, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert [line for line in lines if dup["invoice_id"] in line] == [
+        line for line in lines if line.startswith("invoicekit: warning: ")
+    ]
+    assert len(lines) == 1 and "UserWarning" not in proc.stderr, proc.stderr

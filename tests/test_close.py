@@ -408,6 +408,39 @@ def test_error_findings_block_the_ap_export_and_the_pack_says_so(make_sandbox, t
     assert all(r["file"].startswith(f"{month}/ap/") for r in booked)
 
 
+def test_a_month_aws_has_not_invoiced_everywhere_is_blocked_until_accepted(make_sandbox, tmp_path):
+    """On 2 December half of November's invoices are out: the close says which accounts have
+    none and is not closed (exit 1); the invoices that are there still go to AP once."""
+    from invoicekit.sandbox.org import build_organization
+
+    early = "2026-12-02"
+    sb = make_sandbox(accounts=6, months=3, today=early)
+    org = build_organization(accounts=6, months=3, today=early)
+    month = "2026-11"
+    out = [i for i in org.invoices if i["BillingPeriod"] == {"Year": 2026, "Month": 11}]
+    without = sorted({a.account_id for a in org.accounts} - {i["AccountId"] for i in out})
+    assert out and without  # some accounts invoiced, some not yet
+    dest = tmp_path / "closes"
+    with clock.pinned(f"{early}T12:00:00Z"):
+        result = close_month(sb.fleet_config, month, dest, lookback=1)
+    assert (result.status, result.exit_code) == ("blocked", 1)
+    blocked_by = result.run["blocked_by"]
+    assert sorted(f["finding_id"].split(":")[1] for f in blocked_by) == without
+    assert all(f"blocking: {f['finding_id']}" in "\n".join(result.lines) for f in blocked_by)
+    payable = {i["InvoiceId"] for i in out if i["InvoiceType"] == "INVOICE" and
+               "CommercialInvoiceId" not in i}  # fmt: skip
+    assert {r["invoice_id"] for r in _ledger_rows(dest)} == payable
+
+    # the controller accepts the missing invoices (ids, one per line): the month closes and
+    # nothing is exported twice
+    accepted = tmp_path / "accepted.txt"
+    accepted.write_text("".join(f"{f['finding_id']}\n" for f in blocked_by), encoding="utf-8")
+    with clock.pinned(f"{early}T13:00:00Z"):
+        again = close_month(sb.fleet_config, month, dest, lookback=1, accept=accepted)
+    assert (again.status, again.exit_code) == ("closed", 0), again.lines
+    assert sorted(r["invoice_id"] for r in _ledger_rows(dest)) == sorted(payable)
+
+
 def test_an_interrupted_ap_export_is_redone_from_the_ledger_as_it_was(
     make_sandbox, tmp_path, monkeypatch
 ):

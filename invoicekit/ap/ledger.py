@@ -198,7 +198,7 @@ def read_acceptance(
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidArgumentError(f"{name} {path}: cannot read it ({exc})") from None
     first = text.splitlines()[0] if text.strip() else ""
-    if path.suffix.lower() == ".csv" or "," in first:
+    if "," in first:  # a findings CSV (a list of ids has no comma, whatever its name)
         reader = csv.DictReader(io.StringIO(text, newline=""))
         fields = reader.fieldnames or []
         if "finding_id" not in fields or "accepted_by" not in fields:

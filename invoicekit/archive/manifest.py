@@ -306,22 +306,11 @@ def archive_lock(dest: Path) -> Iterator[None]:
     """
     state = dest / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory lock
+    with _files.exclusive_lock(
+        state / LOCK_NAME,
+        f"another invoicekit download is writing to {dest}; wait for it to finish",
+    ):
         yield
-        return
-    fd = os.open(state / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InvalidArgumentError(
-                f"another invoicekit download is writing to {dest}; wait for it to finish"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
 
 
 def is_intact(dest: Path, row: Mapping[str, str]) -> bool:

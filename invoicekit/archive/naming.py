@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from invoicekit import documents, months
+from invoicekit._na import is_missing
 from invoicekit._redact import redact
 from invoicekit.errors import InvalidArgumentError
 
@@ -293,15 +294,8 @@ def inside_archive(dest: Path, rel: str) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def _missing(value: Any) -> bool:
-    # pd.NA first: its truth value is ambiguous, so `value != value` would raise
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):
-        return True
-    return isinstance(value, float) and value != value
-
-
 def _text(value: Any) -> str:
-    return "" if _missing(value) else str(value)
+    return "" if is_missing(value) else str(value)
 
 
 @dataclass
@@ -402,7 +396,7 @@ def invoices_from_frame(
                 invoice_id=inv,
                 billing_period=(
                     ""
-                    if _missing(period := cols["billing_period"][i])
+                    if is_missing(period := cols["billing_period"][i])
                     else months.month_str(period)
                 ),
                 account_name=_text(cols["account_name"][i]) or names.get(acct, ""),

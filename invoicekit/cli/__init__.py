@@ -236,13 +236,17 @@ def _command_of(argv: list[str]) -> str | None:
 
 def _plain_warnings() -> None:
     """A warning on the command line is one redacted line (``invoicekit: warning: ...``), not
-    Python's ``file:line: UserWarning:`` with a source line; ``--debug`` keeps Python's form."""
+    Python's ``file:line: UserWarning:`` with a source line; ``--debug`` keeps Python's form.
+
+    Only the text is changed (``warnings.formatwarning``): where warnings are recorded (tests,
+    ``warnings.catch_warnings(record=True)``) they still are.
+    """
     import warnings
 
-    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
-        print(f"invoicekit: warning: {redact(str(message))}", file=file or sys.stderr)
+    def text(message, category, filename, lineno, line=None) -> str:  # noqa: ARG001
+        return f"invoicekit: warning: {redact(str(message))}\n"
 
-    warnings.showwarning = show
+    warnings.formatwarning = text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from invoicekit._money import format_money
+from invoicekit._na import is_missing
 from invoicekit.months import month_str, month_words
 
 __all__ = ["EXPLAIN_COLUMNS", "explain_findings", "month_words"]
@@ -57,10 +58,6 @@ _CANCELLED = re.compile(r"cancelled (invoice|credit memo|tax invoice|payment rec
 _RATE = re.compile(r" x (\d[\d.]*) by more")
 
 
-def _blank(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
-
-
 def _names(accounts: Any) -> dict[str, str]:
     """Account id → name from a mapping, a frame with account_id/account_name, or a Fleet."""
     if accounts is None:
@@ -73,7 +70,7 @@ def _names(accounts: Any) -> dict[str, str]:
             str(a): str(n) for a, n in zip(pairs["account_id"], pairs["account_name"], strict=True)
         }
     if isinstance(accounts, Mapping):
-        return {str(k): str(v) for k, v in accounts.items() if not _blank(v) and v}
+        return {str(k): str(v) for k, v in accounts.items() if not is_missing(v) and v}
     listed = getattr(accounts, "accounts", accounts)  # a Fleet, or PayerAccounts
     out = {}
     for a in listed:
@@ -85,15 +82,15 @@ def _names(accounts: Any) -> dict[str, str]:
 
 
 def _money(amount: Any, currency: Any) -> str:
-    if _blank(amount):
+    if is_missing(amount):
         return "–"
-    return format_money(amount, None if _blank(currency) else str(currency), code=True)
+    return format_money(amount, None if is_missing(currency) else str(currency), code=True)
 
 
 def _explain(f: Mapping[str, Any], who: str) -> tuple[str, str]:
     """(sentence, action) for one finding."""
     check, sev = str(f["check"]), str(f["severity"])
-    inv = "" if _blank(f.get("invoice_id")) else str(f["invoice_id"])
+    inv = "" if is_missing(f.get("invoice_id")) else str(f["invoice_id"])
     month = month_words(f.get("billing_period"))
     cur = f.get("currency")
     view = _VIEW_WORDS.get(str(f.get("view")), str(f.get("view") or ""))
@@ -148,7 +145,7 @@ def _explain(f: Mapping[str, Any], who: str) -> tuple[str, str]:
             "Nothing to correct; check the rate on the PDF if the amount looks wrong.",
         )
     if check == "duplicate_invoice":
-        if not _blank(exp) and not _blank(act) and exp != act:
+        if not is_missing(exp) and not is_missing(act) and exp != act:
             what = f" (totals {_money(exp, cur)} and {_money(act, cur)})"
         else:
             what = ""
@@ -176,7 +173,7 @@ def _explain(f: Mapping[str, Any], who: str) -> tuple[str, str]:
                 f"{_money(act, cur)}.",
                 "Check the credit memos with AWS before booking them.",
             )
-        if _blank(act):
+        if is_missing(act):
             return (
                 f"Invoice {inv} ({of}) has credit memos in another currency ({_money(diff, cur)}).",
                 "For information: net it by hand in the invoice's currency.",
@@ -248,7 +245,7 @@ def explain_findings(findings: pd.DataFrame, accounts: Any = None) -> pd.DataFra
     rows = []
     records = findings.to_dict("records") if len(findings) else []
     for order, f in enumerate(records):
-        account_id = "" if _blank(f.get("account_id")) else str(f["account_id"])
+        account_id = "" if is_missing(f.get("account_id")) else str(f["account_id"])
         name = names.get(account_id)
         who = f"{name} ({account_id})" if name else (f"account {account_id}" or "an account")
         label = f"{name} ({account_id})" if name else account_id
@@ -257,13 +254,13 @@ def explain_findings(findings: pd.DataFrame, accounts: Any = None) -> pd.DataFra
             {
                 "severity": str(f.get("severity")),
                 "account": label,
-                "invoice": "" if _blank(f.get("invoice_id")) else str(f["invoice_id"]),
+                "invoice": "" if is_missing(f.get("invoice_id")) else str(f["invoice_id"]),
                 "sentence": sentence,
                 "action": action,
                 "check": str(f.get("check")),
                 "account_id": account_id,
                 "billing_period": month_str(f.get("billing_period")),
-                "finding_id": "" if _blank(f.get("finding_id")) else str(f.get("finding_id")),
+                "finding_id": "" if is_missing(f.get("finding_id")) else str(f.get("finding_id")),
                 "_rank": (_SEVERITY_RANK.get(str(f.get("severity")), 3), order),
             }
         )
