@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -60,6 +61,7 @@ def minor_units(currency: str) -> int:
     return _MINOR_UNITS.get(str(currency).upper(), 2)
 
 
+@functools.lru_cache(maxsize=512)
 def minor_unit(currency: str) -> Decimal:
     """The smallest amount of ``currency``: ``Decimal('0.01')`` for USD, ``Decimal('1')`` for JPY."""
     return Decimal(1).scaleb(-minor_units(currency))

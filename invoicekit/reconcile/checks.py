@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from invoicekit import documents
 from invoicekit._money import MONEY_TYPE, format_money, minor_unit, quantize
+from invoicekit._na import is_missing
 from invoicekit.reconcile._arrow import (
     NAT,
     WIDE_MONEY,
@@ -717,9 +718,9 @@ def _payment_currency_change(cols: Columns, rows: np.ndarray, out: _Findings) ->
 
 
 def _part(value: Any) -> str:
-    if value is None or value is pd.NA or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    return str(value)
+    if type(value) is str:  # the common case, first
+        return value
+    return "" if is_missing(value) else str(value)
 
 
 def finding_ids(findings: pd.DataFrame) -> pd.Series:
@@ -764,10 +765,9 @@ def finding_ids(findings: pd.DataFrame) -> pd.Series:
     for check, account, invoice, period, view_ in rows:
         invoice, view_ = _part(invoice), _part(view_)
         if invoice:
-            parts = [_part(check), invoice] + ([view_] if view_ else [])
+            key = f"{_part(check)}:{invoice}:{view_}" if view_ else f"{_part(check)}:{invoice}"
         else:
-            parts = [_part(check), _part(account), _part(period)]
-        key = ":".join(parts)
+            key = f"{_part(check)}:{_part(account)}:{_part(period)}"
         n = seen.get(key, 0) + 1
         seen[key] = n
         ids.append(key if n == 1 else f"{key}#{n}")
