@@ -47,7 +47,6 @@ __all__ = [
     "Context",
     "setup",
     "say",
-    "month_name",
     "months_phrase",
     "show_table",
     "show_charts",
@@ -83,17 +82,6 @@ _VIEW_WORDS = {
 # ----------------------------------------------------------------------------------------------
 
 
-def month_name(value: Any) -> str:
-    """A billing month in words: ``"December 2026"``.
-
-    Examples
-    --------
-    >>> month_name("2026-12")
-    'December 2026'
-    """
-    return months.month_words(months.month_str(value) or value)
-
-
 def months_phrase(first: Any, last: Any) -> str:
     """``"January 2026 to October 2026"``, or one month's name when both are the same.
 
@@ -102,7 +90,7 @@ def months_phrase(first: Any, last: Any) -> str:
     >>> months_phrase("2026-01", "2026-03"), months_phrase("2026-03", "2026-03")
     ('January 2026 to March 2026', 'March 2026')
     """
-    a, b = month_name(first), month_name(last)
+    a, b = months.month_words(first), months.month_words(last)
     return a if a == b else f"{a} to {b}"
 
 
@@ -568,7 +556,7 @@ def spend_by_month(ctx: Context, view: str | None = None) -> None:
     currencies = sorted(exact)
     rows = [
         {
-            "month": month_name(m),
+            "month": months.month_words(m),
             **{
                 c: format_money(Decimal(exact[c][m]), c) if m in exact[c] else ""
                 for c in currencies
@@ -639,7 +627,7 @@ def findings_overview(ctx: Context, month: Any = None) -> None:
         return
     findings = _findings_of(ctx, month)
     counts = {s: int((findings["severity"] == s).sum()) for s in ("error", "warning", "info")}
-    where = month_name(month) if month else months_phrase(ctx.start, ctx.end)
+    where = months.month_words(month) if month else months_phrase(ctx.start, ctx.end)
     if not ctx.months:
         say("Nothing to reconcile yet.")
         return
@@ -739,7 +727,8 @@ def findings_table(
                 accounts.get(a, a) if isinstance(a, str) else "" for a in findings["account_id"]
             ],
             "month": [
-                month_name(p) if months.month_str(p) else "" for p in findings["billing_period"]
+                months.month_words(p) if months.month_str(p) else ""
+                for p in findings["billing_period"]
             ],
             "invoice": findings["invoice_id"].fillna("").astype(str).tolist(),
             "message": findings["message"].astype(str).tolist(),
@@ -792,7 +781,7 @@ def base_against_payment(ctx: Context, *, limit: int = 24) -> None:
         rows.append(
             {
                 "account": r.account_name or r.account_id,
-                "month": month_name(r.billing_period),
+                "month": months.month_words(r.billing_period),
                 "invoice": r.invoice_id,
                 "base": format_money(base, r.base_currency, code=True),
                 "rate": format(rate.normalize(), "f"),
@@ -900,7 +889,10 @@ def completeness(ctx: Context) -> None:
     )
     show_table(
         pd.DataFrame(
-            [{"account": names.get(str(a), str(a)), "month": month_name(m)} for a, m in missing]
+            [
+                {"account": names.get(str(a), str(a)), "month": months.month_words(m)}
+                for a, m in missing
+            ]
         ),
         {"account": "Account", "month": "Billing month without an invoice"},
         figures=figures,
@@ -927,16 +919,16 @@ def month_status(ctx: Context, month: Any = None) -> None:
     if not len(rows):
         if m in ctx.not_yet or m >= months.last_closed_month(ctx.now):
             say(
-                f"No invoice for {month_name(m)} yet: AWS issues them in the first days of the month."
+                f"No invoice for {months.month_words(m)} yet: AWS issues them in the first days of the month."
             )
         else:
             say(
-                f"No invoice for {month_name(m)}: check the accounts were active, fetch again or "
+                f"No invoice for {months.month_words(m)}: check the accounts were active, fetch again or "
                 "ask AWS Support."
             )
         return
     say(
-        f"{month_name(m)} ({m}): {_counts(rows)} from "
+        f"{months.month_words(m)} ({m}): {_counts(rows)} from "
         f"{documents.plural(rows['account_id'].nunique(), 'payer account')}."
     )
 
@@ -986,7 +978,7 @@ def month_end(ctx: Context, month: Any = None) -> None:
         },
         numeric=("invoices", "credit_memos", "net_base", "net_payment"),
         figures={"table": "month_end", "month": m, "accounts": exact},
-        caption=f"{month_name(m)} per payer account",
+        caption=f"{months.month_words(m)} per payer account",
     )
 
 
@@ -1121,7 +1113,7 @@ def blog_calls(ctx: Context, month: Any = None) -> None:
         Selector={"ResourceType": "ACCOUNT_ID", "Value": account.id},
         Filter={"TimeInterval": {"StartDate": first, "EndDate": last}},
     )["InvoiceSummaries"]
-    issued = month_name(months.format_month(y, m))
+    issued = months.month_words(months.format_month(y, m))
     say(
         f"list-invoice-summaries for {account.label}: "
         f"{documents.plural(len(listed), 'invoice')} issued in {issued}."
@@ -1325,7 +1317,7 @@ def close_month(
     if not ctx.has_invoices(m):
         month_status(ctx, m)
         say(
-            f"Nothing to close for {month_name(m)} yet: run this notebook again once it is invoiced."
+            f"Nothing to close for {months.month_words(m)} yet: run this notebook again once it is invoiced."
         )
         return None
     if isinstance(formats, str):
@@ -1336,25 +1328,25 @@ def close_month(
                 ctx.fleet, m, dest, formats=tuple(formats), reopen=reopen
             )
     except InvoiceKitError as exc:
-        say(f"{month_name(m)} could not be closed: {exc}")
+        say(f"{months.month_words(m)} could not be closed: {exc}")
         return None
     for line in result.lines:
         say(line.strip())
     if not result.changed:
         say(
-            f"{month_name(m)} was already closed and its pack still verifies: nothing was "
+            f"{months.month_words(m)} was already closed and its pack still verifies: nothing was "
             "changed (reopen=True closes it again, keeping this pack as a version)."
         )
     elif result.status == close_module.CLOSED:
-        say(f"{month_name(m)} is closed: the pack is {result.pack}.")
+        say(f"{months.month_words(m)} is closed: the pack is {result.pack}.")
     elif result.status == close_module.BLOCKED:
         say(
-            f"{month_name(m)} is blocked by error findings: resolve them (see below) or accept "
+            f"{months.month_words(m)} is blocked by error findings: resolve them (see below) or accept "
             "them in findings.csv, then close again with reopen=True."
         )
     else:
         say(
-            f"{month_name(m)} is partly closed: some accounts or documents failed; fix their "
+            f"{months.month_words(m)} is partly closed: some accounts or documents failed; fix their "
             "access and run the close again (what is done is kept)."
         )
     pack = Path(result.pack)
@@ -1381,7 +1373,7 @@ def close_month(
             "pack": str(pack),
             "exit_code": int(result.exit_code),
         },
-        caption=f"The close pack of {month_name(m)}",
+        caption=f"The close pack of {months.month_words(m)}",
     )
     return result
 

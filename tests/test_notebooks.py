@@ -291,8 +291,7 @@ def test_tables_have_human_headers_no_row_numbers_and_carry_exact_figures(monkey
     assert bundle[FIGURES] == {"net": "1234.5"}
 
 
-def test_month_words():
-    assert notebook.month_name("2026-12") == "December 2026"
+def test_months_phrase():
     assert notebook.months_phrase("2026-01", "2026-03") == "January 2026 to March 2026"
 
 
