@@ -10,7 +10,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge package names that differ from the PyPI names
-CONDA_TO_PYPI = {"python-kaleido": "kaleido"}
+CONDA_TO_PYPI = {"python-kaleido": "kaleido", "python-duckdb": "duckdb"}
 NOT_PACKAGES = {"python", "pip"}
 
 

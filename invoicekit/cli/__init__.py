@@ -44,6 +44,10 @@ COMMANDS = {
     "close": "close",
     "changes": "changes",
     "report": "report",
+    "units": "units",
+    "chargeback": "chargeback",
+    "align": "align",
+    "allocate": "allocate",
     "demo": "demo",
 }
 
@@ -58,6 +62,10 @@ _HELP = {
     "close": "close a billing month: fetch, reconcile, archive, AP export and a signed close pack",
     "changes": "list what changed in a closed month since its close pack was written",
     "report": "write the executive summary (HTML, optional PDF) from invoice summaries",
+    "units": "list the invoice units of a fleet (one row per unit and member account) into a file",
+    "chargeback": "charge a billing month back to business units per currency, adding up to the payable total",
+    "align": "tie invoices out to the cost-and-usage export (CUR 2.0 or FOCUS 1.2), per invoice id",
+    "allocate": "split each invoice over member accounts, tags or cost categories, to the minor unit",
     "demo": "run the whole month-end job on the sandbox and write reports",
 }
 
