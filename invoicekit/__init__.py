@@ -50,6 +50,16 @@ _EXPORTS = {
     "diff_invoices": "invoicekit.changes",
     "changes_since_close": "invoicekit.changes",
     "ChangeReport": "invoicekit.changes",
+    "read_invoice_units": "invoicekit.units",
+    "read_invoice_profiles": "invoicekit.units",
+    "unit_of_invoice": "invoicekit.units",
+    "read_cost_export": "invoicekit.costs",
+    "CostExport": "invoicekit.costs",
+    "align": "invoicekit.costs",
+    "allocate": "invoicekit.costs",
+    "chargeback": "invoicekit.business_units",
+    "read_business_units": "invoicekit.business_units",
+    "BusinessUnits": "invoicekit.business_units",
     "executive_summary": "invoicekit.report",
     "headlines": "invoicekit.report",
     "Headline": "invoicekit.report",
@@ -65,10 +75,12 @@ _SUBMODULES = {
     "access",
     "ap",
     "archive",
+    "business_units",
     "changes",
     "charts",
     "clock",
     "close",
+    "costs",
     "documents",
     "errors",
     "fleet",
@@ -81,6 +93,7 @@ _SUBMODULES = {
     "sandbox",
     "schema",
     "store",
+    "units",
     "widgets",
 }
 
@@ -89,9 +102,11 @@ __all__ = [
     "APExport",
     "AccountAccess",
     "ApiError",
+    "BusinessUnits",
     "COLUMNS",
     "ChangeReport",
     "CloseResult",
+    "CostExport",
     "ConfigError",
     "DownloadError",
     "Failure",
@@ -105,15 +120,20 @@ __all__ = [
     "ThrottledError",
     "__version__",
     "access",
+    "align",
+    "allocate",
     "ap",
     "archive",
+    "business_units",
     "changes",
     "changes_since_close",
+    "chargeback",
     "charts",
     "clock",
     "close",
     "close_month",
     "completeness_grid",
+    "costs",
     "diff_invoices",
     "documents",
     "download_invoice_pdfs",
@@ -139,6 +159,10 @@ __all__ = [
     "read_invoice_summaries",
     "read_ledger",
     "reconcile",
+    "read_business_units",
+    "read_cost_export",
+    "read_invoice_profiles",
+    "read_invoice_units",
     "reconcile_invoices",
     "redact_url",
     "report",
@@ -148,6 +172,8 @@ __all__ = [
     "store",
     "to_frame",
     "totals",
+    "unit_of_invoice",
+    "units",
     "verify_archive",
     "verify_pack",
     "widgets",
@@ -175,10 +201,12 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
         access,
         ap,
         archive,
+        business_units,
         changes,
         charts,
         clock,
         close,
+        costs,
         documents,
         errors,
         fleet,
@@ -191,6 +219,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
         sandbox,
         schema,
         store,
+        units,
         widgets,
     )
     from invoicekit._money import format_compact, format_money, minor_unit, quantize
@@ -198,8 +227,10 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from invoicekit.access import AccountAccess
     from invoicekit.ap import APExport, export_ap, read_acceptance, read_ledger
     from invoicekit.archive import download_invoice_pdfs, verify_archive
+    from invoicekit.business_units import BusinessUnits, chargeback, read_business_units
     from invoicekit.changes import ChangeReport, changes_since_close, diff_invoices
     from invoicekit.close import CloseResult, close_month, verify_pack
+    from invoicekit.costs import CostExport, align, allocate, read_cost_export
     from invoicekit.errors import (
         ApiError,
         ConfigError,
@@ -221,3 +252,4 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from invoicekit.report import Headline, executive_summary, headlines
     from invoicekit.schema import COLUMNS, long_form, to_frame
     from invoicekit.store import Store
+    from invoicekit.units import read_invoice_profiles, read_invoice_units, unit_of_invoice

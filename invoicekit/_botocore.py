@@ -15,6 +15,15 @@ What is relied on:
 ``Session._original_handler``
     The emitter holding a botocore session's registered handlers (copied for a new session
     instead of registering ~400 built-in handlers again; botocore does the same per client).
+``Session._original_handler`` + the emitter's public methods
+    :class:`SharedHandlers` hands every account session one template emitter (copied only when
+    that session itself registers a handler): a session calls only ``emit``,
+    ``emit_until_response``, ``register*``, ``unregister`` and ``copy.copy`` (each client
+    copies its session's emitter) on it.
+``boto3.Session`` attributes ``_session``, ``_loader``, ``resource_factory``
+    :func:`new_boto3_session` builds the ``boto3.Session`` of a botocore session whose handlers
+    already hold boto3's defaults, without registering them again (``boto3.Session.__init__``
+    sets exactly these three attributes; checked once per process, else boto3's own way).
 ``Session._config``
     Where a botocore session caches its parsed config files (``full_config``), ``None`` until
     parsed: sessions reading the same files share one parse.
@@ -37,11 +46,15 @@ Event hooks
 from __future__ import annotations
 
 import copy
+import threading
 from datetime import datetime
 from typing import Any
 
 __all__ = [
     "copy_handlers",
+    "SharedHandlers",
+    "shared_handlers",
+    "new_boto3_session",
     "parsed_config",
     "share_parsed_config",
     "botocore_session",
@@ -64,6 +77,120 @@ def copy_handlers(session: Any) -> Any | None:
     """
     handler = getattr(session, "_original_handler", None)
     return copy.copy(handler) if handler is not None else None
+
+
+class SharedHandlers:
+    """A copy-on-write view of a template session's event emitter, for one session.
+
+    Copying botocore's ~400 built-in handlers costs ~1.5 ms per session; most account sessions
+    never register a handler of their own (their clients copy the emitter anyway). This view
+    emits through the template's handlers until the session registers or unregisters one; then
+    it takes its own copy first, so the template is never changed. ``copy.copy`` of the view
+    (what every botocore client does) is a real emitter of the handlers as they stand.
+    """
+
+    def __init__(self, base: Any) -> None:
+        self._base = base
+        self._own: Any = None
+        self._lock = threading.Lock()
+
+    def _current(self) -> Any:
+        own = self._own
+        return self._base if own is None else own
+
+    def _mine(self) -> Any:
+        if self._own is None:
+            with self._lock:
+                if self._own is None:
+                    self._own = copy.copy(self._base)
+        return self._own
+
+    @property
+    def copied(self) -> bool:
+        """True once this session has its own handlers."""
+        return self._own is not None
+
+    def emit(self, event_name: str, **kwargs: Any) -> Any:
+        return self._current().emit(event_name, **kwargs)
+
+    def emit_until_response(self, event_name: str, **kwargs: Any) -> Any:
+        return self._current().emit_until_response(event_name, **kwargs)
+
+    def register(self, *args: Any, **kwargs: Any) -> Any:
+        return self._mine().register(*args, **kwargs)
+
+    def register_first(self, *args: Any, **kwargs: Any) -> Any:
+        return self._mine().register_first(*args, **kwargs)
+
+    def register_last(self, *args: Any, **kwargs: Any) -> Any:
+        return self._mine().register_last(*args, **kwargs)
+
+    def unregister(self, *args: Any, **kwargs: Any) -> Any:
+        return self._mine().unregister(*args, **kwargs)
+
+    def __copy__(self) -> Any:
+        return copy.copy(self._current())
+
+
+def shared_handlers(session: Any) -> SharedHandlers | None:
+    """A :class:`SharedHandlers` view of botocore ``session``'s handlers (None: unsupported).
+
+    Pass it as ``botocore.session.Session(event_hooks=..., include_builtin_handlers=False)``;
+    ``session`` (the template) must not register handlers afterwards.
+    """
+    handler = getattr(session, "_original_handler", None)
+    return SharedHandlers(handler) if handler is not None else None
+
+
+def handlers_of(bs: Any) -> Any:
+    """The emitter botocore session ``bs`` was built on (its ``event_hooks``), or None."""
+    return getattr(bs, "_original_handler", None)
+
+
+_BOTO3_ATTRIBUTES = frozenset({"_session", "_loader", "resource_factory"})
+_boto3_layout: list[bool] = []
+
+
+def boto3_layout_ok(sample: Any) -> bool:
+    """True when ``sample`` (a ``boto3.Session``) holds exactly the attributes boto3 sets."""
+    return set(vars(sample)) == _BOTO3_ATTRIBUTES
+
+
+def new_boto3_session(bs: Any, *, region_name: str | None = None) -> Any | None:
+    """``boto3.Session(botocore_session=bs, region_name=...)``, boto3's handlers not re-registered.
+
+    For a ``bs`` whose handlers come from a template that already holds boto3's defaults
+    (registered once, by a ``boto3.Session`` on the template). Does what
+    ``boto3.Session.__init__`` does otherwise: the user agent, the region, the resource factory
+    and the data loader. Returns None when this boto3 builds its sessions differently (the
+    caller then uses ``boto3.Session``).
+    """
+    import boto3
+
+    if not _boto3_layout:
+        import botocore.session
+
+        _boto3_layout.append(
+            boto3_layout_ok(boto3.Session(botocore_session=botocore.session.Session()))
+        )
+    if not _boto3_layout[0]:
+        return None
+    from boto3.resources.factory import ResourceFactory
+
+    if bs.user_agent_name == "Botocore":
+        botocore_info = f"Botocore/{bs.user_agent_version}"
+        bs.user_agent_extra = (
+            f"{bs.user_agent_extra} {botocore_info}" if bs.user_agent_extra else botocore_info
+        )
+        bs.user_agent_name = "Boto3"
+        bs.user_agent_version = boto3.__version__
+    if region_name is not None:
+        bs.set_config_variable("region", region_name)
+    session = boto3.Session.__new__(boto3.Session)
+    session._session = bs  # noqa: SLF001 - what boto3.Session.__init__ sets
+    session.resource_factory = ResourceFactory(bs.get_component("event_emitter"))
+    session._loader = bs.get_component("data_loader")  # noqa: SLF001
+    return session
 
 
 def parsed_config(bs: Any) -> Any:

@@ -35,6 +35,14 @@ _HEADER_TOKEN = re.compile(
 
 REDACTED = "REDACTED"
 
+#: InvoiceProfile members the Invoicing service model marks sensitive: receivers' addresses,
+#: e-mails and tax registration numbers (tests/test_units.py checks this against the installed
+#: botocore model). :func:`redact` masks their values in JSON and in Python reprs.
+SENSITIVE_PROFILE_MEMBERS = ("ReceiverAddress", "ReceiverEmail", "TaxRegistrationNumber")
+_PROFILE_KEY = r"""(["']?(?:""" + "|".join(SENSITIVE_PROFILE_MEMBERS) + r""")["']?\s*[:=]\s*)"""
+_PROFILE_STRING = re.compile(_PROFILE_KEY + r"""(["'])(?:\\.|(?!\2).)*\2""")
+_PROFILE_STRUCT = re.compile(_PROFILE_KEY + r"""\{[^{}]*\}""")
+
 #: Loggers that print request lines, signed headers or response bodies at DEBUG level.
 #: Logger filters apply only to records logged on that very logger, so each is named.
 SECRET_BEARING_LOGGERS = (
@@ -73,9 +81,26 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) + "?" + REDACTED
 
 
+def redact_profile_members(text: str) -> str:
+    """``text`` with the values of the sensitive InvoiceProfile members masked.
+
+    Examples
+    --------
+    >>> redact_profile_members('{"AccountId":"1","TaxRegistrationNumber":"DE123456789"}')
+    '{"AccountId":"1","TaxRegistrationNumber":"REDACTED"}'
+    >>> redact_profile_members("'ReceiverAddress': {'City': 'Berlin'}, 'Issuer': 'AWS'")
+    "'ReceiverAddress': {REDACTED}, 'Issuer': 'AWS'"
+    """
+    if "Receiver" not in text and "TaxRegistration" not in text:
+        return text
+    text = _PROFILE_STRUCT.sub(lambda m: m.group(1) + "{" + REDACTED + "}", text)
+    return _PROFILE_STRING.sub(lambda m: m.group(1) + m.group(2) + REDACTED + m.group(2), text)
+
+
 def redact(text: object) -> str:
-    """Remove presigned query strings, access keys and secrets from any text."""
-    s = str(text)
+    """Remove presigned query strings, access keys, secrets and the sensitive invoice-profile
+    members (tax registration numbers, receivers' addresses and e-mails) from any text."""
+    s = redact_profile_members(str(text))
     s = _URL_QUERY.sub(lambda m: m.group(1) + "?" + REDACTED, s)
     s = _PRESIGNED_PARAM.sub(lambda m: m.group(1) + REDACTED, s)
     s = _SECRET_ASSIGN.sub(lambda m: m.group(1) + REDACTED, s)

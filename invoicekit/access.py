@@ -9,7 +9,9 @@ passed explicitly to the one client factory in :mod:`invoicekit._client`), and i
 With ``paced=True`` a client waits, before each request goes on the wire (first pages, later
 pages and botocore's retries alike), for a token of the account's :class:`Pacer`: at most
 ``rate_per_account`` requests per second with bursts of ``burst``; a throttling answer halves
-the rate and successful answers win it back. A throttled account thus slows down alone.
+the rate and successful answers win it back. A throttled account thus slows down alone. The
+loader makes its pacers discover each account's limit below that rate
+(``Pacer(rate, burst, start=...)``, see :class:`Pacer`).
 
 Examples
 --------
@@ -32,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +50,8 @@ __all__ = [
     "DEFAULT_BURST",
     "MIN_RATE_PER_ACCOUNT",
     "MAX_RATE_PER_ACCOUNT",
+    "SLOW_START_GAIN",
+    "SAFE_SHARE",
 ]
 
 #: Requests one account may send at once after a pause (the pacer's bucket size).
@@ -57,6 +62,14 @@ MIN_RATE_PER_ACCOUNT = 0.5
 MAX_RATE_PER_ACCOUNT = 10_000
 #: Share of the configured rate a successful answer wins back after throttling.
 _RECOVERY = 0.05
+#: Limit discovery: how much each success raises the rate until the first throttle.
+SLOW_START_GAIN = 0.5
+#: Limit discovery: the share of the rate an account was throttled at that is safe to start at.
+SAFE_SHARE = 0.85
+#: Limit discovery: successful answers kept, and over how many seconds, to tell the rate the
+#: server accepted when a throttle comes.
+_ACCEPTED_SAMPLE = 32
+_ACCEPTED_WINDOW_S = 2.0
 
 _PACE_ID = "invoicekit.access.pace"
 _NOTE_ID = "invoicekit.access.note-answer"
@@ -64,13 +77,23 @@ _tls = threading.local()
 
 
 class Pacer:
-    """One account's request pacing: a token bucket whose rate halves on throttling (AIMD).
+    """One account's request pacing: a token bucket whose rate adapts to throttling (AIMD).
 
     ``rate`` requests per second with bursts of ``burst``; a throttling answer halves the rate
     (not below :data:`MIN_RATE_PER_ACCOUNT`) and empties the bucket, every successful answer
     wins back 5 % of the configured rate. Tokens are taken when a request is really sent
-    (botocore's ``before-send`` event), so the account's server-side quota sees at most
-    ``burst + rate x t`` requests in any ``t`` seconds. Thread-safe.
+    (botocore's ``before-send`` event, or the lean client right before it sends), so the
+    account's server-side quota sees at most ``burst + rate x t`` requests in any ``t`` seconds.
+    Thread-safe.
+
+    **Limit discovery** (``start=`` given): ``rate`` is then only the ceiling and the pacer
+    starts at ``start``. Until the first throttle every success raises the rate by
+    :data:`SLOW_START_GAIN` (multiplicative, like TCP's slow start); a throttle remembers the
+    rate it happened at (:attr:`limit`), halves the rate (once per ``1/rate`` seconds: the
+    answers of requests already in flight do not halve it again) and from then on each success
+    adds 5 % of :attr:`limit` (additive increase). The bucket's size follows the rate
+    (``rate - 1``, from 1 to ``burst``), so a slow account never bursts beyond what a server
+    bucket of its size holds. :meth:`learned` is what the run found out.
 
     A dispatcher that hands tasks to worker threads (the loader) can reserve a token per task
     with :meth:`dispatched` and run the task inside :meth:`task`: :meth:`due_in` then counts
@@ -85,17 +108,82 @@ class Pacer:
     (0.0, 0.0, True)
     >>> p.throttled(); p.rate
     1.0
+    >>> d = Pacer(100.0, 4, start=2.0)   # discover the limit, at most 100 requests/s
+    >>> d.succeeded(); d.rate
+    3.0
+    >>> d.throttled(); d.limit, d.rate, d.throttles
+    (3.0, 1.5, 1)
     """
 
-    __slots__ = ("max_rate", "rate", "burst", "tokens", "stamp", "pending", "_lock")
+    __slots__ = (
+        "max_rate", "rate", "burst", "tokens", "stamp", "pending", "_lock",
+        "max_burst", "discover", "limit", "throttles", "successes", "_cut_at", "_answers",
+        "limit_found", "_first_ok", "_last_ok",
+    )  # fmt: skip
 
-    def __init__(self, rate: float, burst: float = DEFAULT_BURST) -> None:
-        self.max_rate = self.rate = float(rate)
-        self.burst = float(burst)
+    def __init__(
+        self,
+        rate: float,
+        burst: float = DEFAULT_BURST,
+        *,
+        start: float | None = None,
+        limit: float | None = None,
+    ) -> None:
+        self.max_rate = float(rate)
+        self.max_burst = float(burst)
+        self.discover = start is not None
+        self.limit: float | None = None
+        self.limit_found = False  # the limit came from this account's own throttles
+        self.throttles = 0
+        self.successes = 0
+        self._cut_at = -1e9
+        self._answers: deque[float] = deque(maxlen=_ACCEPTED_SAMPLE)
+        self._first_ok = self._last_ok = 0.0
+        if self.discover:
+            self.rate = min(self.max_rate, max(MIN_RATE_PER_ACCOUNT, float(start)))
+            if limit is not None:
+                self.limit = min(self.max_rate, max(MIN_RATE_PER_ACCOUNT, float(limit)))
+                self.limit_found = True
+            self.burst = self._burst_for(self.rate)
+        else:
+            self.rate = self.max_rate
+            self.burst = self.max_burst
         self.tokens = self.burst
         self.stamp = time.monotonic()
         self.pending = 0
         self._lock = threading.Lock()
+
+    def _burst_for(self, rate: float) -> float:
+        return max(1.0, min(self.max_burst, rate - 1.0))
+
+    def _set_rate(self, rate: float) -> None:
+        self.rate = rate
+        if self.discover:
+            self.burst = self._burst_for(rate)
+            self.tokens = min(self.tokens, self.burst)
+
+    def restart(
+        self,
+        start: float,
+        limit: float | None = None,
+        *,
+        fill: bool = False,
+        found: bool = True,
+    ) -> None:
+        """Go on at ``start`` requests/s (and a known ``limit``), e.g. the run's prior.
+
+        ``fill``: the account has not sent yet; its bucket starts full at the new size.
+        ``found=False``: ``limit`` is another account's (the run's prior), a guess to grow
+        from gently, not this account's finding (:meth:`learned` does not report it).
+        """
+        with self._lock:
+            self._refill()
+            self.discover = True
+            if limit is not None:
+                self.limit = min(self.max_rate, max(MIN_RATE_PER_ACCOUNT, float(limit)))
+                self.limit_found = found
+            self._set_rate(min(self.max_rate, max(MIN_RATE_PER_ACCOUNT, float(start))))
+            self.tokens = self.burst if fill else min(self.tokens, self.burst)
 
     def _refill(self) -> None:
         now = time.monotonic()
@@ -156,15 +244,70 @@ class Pacer:
         """A throttling answer: halve the rate and empty the bucket."""
         with self._lock:
             self._refill()
-            self.rate = max(MIN_RATE_PER_ACCOUNT, self.rate / 2)
+            self.throttles += 1
+            if self.discover:
+                now = time.monotonic()
+                if now - self._cut_at < 1.0 / self.rate:
+                    return  # an answer to a request sent before the last cut
+                self._cut_at = now
+                # the limit is at most the rate sent at, and at most the rate the server
+                # accepted just before (a bucket lets a burst through faster than its rate)
+                found = min(self.rate, self._accepted_rate(now))
+                if self.limit is not None and self.limit_found:
+                    found = min(self.limit, found)
+                self.limit, self.limit_found = found, True
+                self._answers.clear()
+                self._set_rate(max(MIN_RATE_PER_ACCOUNT, min(self.rate, self.limit) / 2))
+            else:
+                self._set_rate(max(MIN_RATE_PER_ACCOUNT, self.rate / 2))
             self.tokens = min(self.tokens, 0.0)
 
+    def _accepted_rate(self, now: float) -> float:
+        """Successful answers per second over the last :data:`_ACCEPTED_WINDOW_S` (inf when
+        too few to tell)."""
+        recent = [t for t in self._answers if now - t <= _ACCEPTED_WINDOW_S]
+        if len(recent) < 3:
+            return float("inf")
+        return max(MIN_RATE_PER_ACCOUNT, (len(recent) - 1) / max(now - recent[0], 1e-3))
+
     def succeeded(self) -> None:
-        """A successful answer: win back part of the configured rate."""
-        if self.rate < self.max_rate:
-            with self._lock:
-                self._refill()
+        """A successful answer: win back part of the configured (or discovered) rate."""
+        self.successes += 1
+        if self.discover:
+            now = time.monotonic()
+            self._answers.append(now)
+            if self.successes == 1:
+                self._first_ok = now
+            self._last_ok = now
+        if self.rate >= self.max_rate:
+            return
+        with self._lock:
+            self._refill()
+            if not self.discover:
                 self.rate = min(self.max_rate, self.rate + _RECOVERY * self.max_rate)
+            elif self.limit is None:
+                self._set_rate(min(self.max_rate, self.rate * (1.0 + SLOW_START_GAIN)))
+            else:
+                self._set_rate(min(self.max_rate, self.rate + _RECOVERY * self.limit))
+
+    def learned(self) -> tuple[float, float | None]:
+        """``(rate, limit)``: a safe starting rate for the next run, and the rate at which
+        the account was throttled (``None``: never throttled, up to the rate reached).
+
+        Examples
+        --------
+        >>> p = Pacer(100.0, start=4.0); p.throttled(); p.learned()
+        (2.0, 4.0)
+        """
+        with self._lock:
+            if self.limit is None or not self.limit_found:
+                return round(self.rate, 3), None
+            safe = min(self.rate, SAFE_SHARE * self.limit)
+            span = self._last_ok - self._first_ok
+            if self.successes >= 3 and span > 0:
+                # never more than the account was seen to be allowed over the whole run
+                safe = min(safe, (self.successes - 1) / span)
+            return round(max(MIN_RATE_PER_ACCOUNT, safe), 3), round(self.limit, 3)
 
     def note(self, response: Any) -> None:
         """Feed one attempt's answer (botocore's ``needs-retry`` ``response``) to the pacer."""

@@ -52,7 +52,7 @@ from plotly.subplots import make_subplots
 from invoicekit import _money, documents, schema
 from invoicekit._money import format_compact, format_money
 from invoicekit.errors import InvalidArgumentError, InvoiceKitError
-from invoicekit.months import MONTH_ABBR, as_period, month_range, month_str, span
+from invoicekit.months import MONTH_ABBR, as_period, month_range, month_str, month_words, span
 
 __all__ = [
     "TEMPLATE",
@@ -72,6 +72,9 @@ __all__ = [
     "completeness_heatmap",
     "COMPLETENESS_CATEGORIES",
     "exchange_rates",
+    "chargeback_bars",
+    "chargeback_charts",
+    "UNALLOCATED_COLOR",
     "figure_totals",
     "format_money",
     "find_chromium",
@@ -1260,6 +1263,123 @@ def exchange_rates(
 # ----------------------------------------------------------------------------------------------
 # PNG export
 # ----------------------------------------------------------------------------------------------
+
+
+#: The colour of unallocated spend in :func:`chargeback_bars` (a finding: it stands out).
+UNALLOCATED_COLOR = _INCREASE
+
+
+def _chargeback_label(row: Any, several: set[str]) -> str:
+    if str(row.status) == "split unit":
+        return f"Unallocated: invoice unit {row.invoice_unit} (members in several business units)"
+    if str(row.status) != "allocated":
+        return "Unallocated: no mapping"
+    if row.business_unit not in several:
+        return str(row.business_unit)
+    extra = [str(v) for v in (row.cost_center, row.gl_account) if v is not None and v == v and v]
+    return " · ".join([str(row.business_unit), *extra])
+
+
+def chargeback_bars(
+    chargeback: pd.DataFrame, *, currency: str | None = None, title: str | None = None
+) -> go.Figure:
+    """One month's chargeback in one currency: a bar per business unit, unallocated in red.
+
+    Parameters
+    ----------
+    chargeback : pandas.DataFrame
+        The frame of :func:`invoicekit.business_units.chargeback` (one line per business unit,
+        cost center, GL account and currency, then the unallocated lines).
+    currency : str, optional
+        Required when the chargeback holds several currencies (never summed across them).
+    title : str, optional
+        Replaces the default title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Horizontal bars, largest business unit on top, the unallocated lines at the bottom in
+        :data:`UNALLOCATED_COLOR`; ``meta["invoicekit"]["totals"]`` maps each bar's label to
+        its exact total, ``["unallocated"]`` the exact unallocated total, ``["payable_total"]``
+        the month's payable total the bars add up to.
+
+    Examples
+    --------
+    >>> fig = charts.chargeback_bars(cb, currency="EUR")  # doctest: +SKIP
+    """
+    curs = sorted({str(c) for c in chargeback["currency"]}) if len(chargeback) else []
+    if currency is None:
+        if len(curs) > 1:
+            raise InvalidArgumentError(
+                f"the chargeback holds {len(curs)} currencies ({', '.join(curs)}): pass "
+                "currency=, or use chargeback_charts() for one chart per currency"
+            )
+        currency = curs[0] if curs else ""
+    view = str(chargeback.attrs.get("view", "payment"))
+    month = chargeback.attrs.get("month")
+    rows = chargeback[chargeback["currency"] == currency] if len(chargeback) else chargeback
+    allocated = rows[rows["status"] == "allocated"] if len(rows) else rows
+    counts = allocated["business_unit"].value_counts() if len(allocated) else pd.Series(dtype=int)
+    several = {str(k) for k, v in counts.items() if v > 1}
+    bars: list[tuple[str, Decimal, bool]] = []
+    for r in rows.itertuples():
+        bars.append((_chargeback_label(r, several), Decimal(r.total), str(r.status) != "allocated"))
+    ordered = sorted([b for b in bars if not b[2]], key=lambda b: (-b[1], b[0])) + [
+        b for b in bars if b[2]
+    ]
+    ordered.reverse()  # plotly draws horizontal bars bottom-up
+    fig = go.Figure()
+    fig.add_bar(
+        y=[b[0] for b in ordered],
+        x=[float(b[1]) for b in ordered],
+        orientation="h",
+        marker_color=[UNALLOCATED_COLOR if b[2] else PALETTE[0] for b in ordered],
+        customdata=[[format_money(b[1], currency, code=True)] for b in ordered],
+        text=[format_compact(b[1], currency) for b in ordered],
+        textposition="auto",
+        hovertemplate="<b>%{y}</b><br>%{customdata[0]}<extra></extra>",
+        showlegend=False,
+        name="Charged back",
+    )
+    total = sum((b[1] for b in bars), Decimal(0))
+    unallocated = sum((b[1] for b in bars if b[2]), Decimal(0))
+    when = f" — {month_words(month)}" if month else ""
+    fig.update_layout(
+        template=TEMPLATE,
+        title=title
+        or f"Chargeback by business unit{when} — {currency}, {schema.VIEW_LABELS[view]}",
+        xaxis=_money_axis(
+            _money_title("Charged back", currency, view),
+            min((b[1] for b in bars), default=None),
+            max((b[1] for b in bars), default=None),
+        ),
+        yaxis={"title": {"text": ""}, "automargin": True},
+        height=max(360, 130 + 34 * len(bars)),
+        meta=_meta(
+            "chargeback",
+            currency=currency,
+            view=view,
+            month=month,
+            totals={b[0]: _dstr(b[1]) for b in bars},
+            unallocated=_dstr(unallocated),
+            payable_total=_dstr(total),
+        ),
+    )
+    if not bars:
+        _empty(fig, "No payable invoice this month")
+    return fig
+
+
+def chargeback_charts(chargeback: pd.DataFrame) -> dict[str, go.Figure]:
+    """One :func:`chargeback_bars` figure per currency of the chargeback, by currency code.
+
+    Examples
+    --------
+    >>> figs = charts.chargeback_charts(cb)  # doctest: +SKIP
+    >>> notebook.show_charts(figs)  # doctest: +SKIP
+    """
+    curs = sorted({str(c) for c in chargeback["currency"]}) if len(chargeback) else []
+    return {c: chargeback_bars(chargeback, currency=c) for c in curs}
 
 
 def find_chromium() -> str | None:

@@ -70,6 +70,7 @@ __all__ = [
     "PackCheck",
     "close_month",
     "verify_pack",
+    "upload_pack",
     "write_sha256sums",
 ]
 
@@ -86,6 +87,8 @@ MAX_LOOKBACK = 120
 PACK_FORMAT = "invoicekit-close-pack/1"
 STATE_FORMAT = "invoicekit-close-state/1"
 SUMMARIES_NAME = "summaries.parquet"
+#: The invoice units of every payer as configured at the end of the month (docs/units.md).
+UNITS_NAME = "units.parquet"
 FINDINGS_NAME = "findings.csv"
 ACCEPTED_NAME = "accepted_findings.csv"
 AP_DIR = "ap"
@@ -219,16 +222,25 @@ class PackCheck:
         return "; ".join(parts)
 
 
-def verify_pack(pack: str | os.PathLike[str]) -> PackCheck:
+def verify_pack(
+    pack: str | os.PathLike[str], *, fleet: Any = None, s3_client: Any = None
+) -> PackCheck:
     """Check a close pack (or any directory with a ``SHA256SUMS``) the way ``sha256sum -c`` does.
 
-    Also reports files present in the pack but not listed (``unlisted``).
+    Also reports files present in the pack but not listed (``unlisted``). ``pack`` may be
+    ``s3://BUCKET/PREFIX/YYYY-MM`` (uploaded by :func:`upload_pack`): every object is read back
+    and re-hashed, and its stored SHA-256 checksum must agree (``fleet``/``s3_client``: the
+    archive bucket's access, :func:`invoicekit.archive.s3.archive_client`).
 
     Examples
     --------
     >>> verify_pack("closes/2026-10").summary()  # doctest: +SKIP
     '14 files verified'
     """
+    from invoicekit.archive import s3
+
+    if s3.is_s3_url(pack):
+        return s3.verify_s3_pack(str(pack), fleet=fleet, client=s3_client)
     root = Path(pack)
     check = PackCheck(root)
     sums = root / SUMS_NAME
@@ -253,6 +265,46 @@ def verify_pack(pack: str | os.PathLike[str]) -> PackCheck:
             check.changed.append(rel)
     check.unlisted = [rel for rel in _files_under(root) if rel not in listed]
     return check
+
+
+def upload_pack(
+    pack: str | os.PathLike[str],
+    dest: str,
+    *,
+    retention: Any = None,
+    sse_kms_key_id: str | None = None,
+    fleet: Any = None,
+    s3_client: Any = None,
+) -> PackCheck:
+    """Upload a finished close pack to ``dest/<pack name>`` in S3, then verify it there.
+
+    Every file is put with a SHA-256 checksum S3 verifies and the Object Lock asked
+    (:func:`invoicekit.archive.s3.retention`); files already stored with the same checksum are
+    not put again. Returns :func:`verify_pack` of the uploaded copy (``.path`` is its URL).
+
+    Raises
+    ------
+    InvalidArgumentError
+        Bad URL, unusable bucket, a lock asked of a bucket without Object Lock/versioning, or
+        the local pack does not verify (nothing is uploaded then).
+
+    Examples
+    --------
+    >>> upload_pack("closes/2026-10", "s3://audit-archive/closes").summary()  # doctest: +SKIP
+    '14 files verified'
+    """
+    from invoicekit.archive import s3
+
+    root = Path(pack)
+    local = verify_pack(root)
+    if not local.ok:
+        raise InvalidArgumentError(
+            f"--upload: the pack {root} does not verify ({local.summary()}); nothing uploaded"
+        )
+    url = f"{str(s3.S3Location.parse(dest, '--upload'))}/{root.name}"
+    client = s3_client if s3_client is not None else s3.archive_client(fleet)
+    s3.upload_tree(root, url, retention=retention, sse_kms_key_id=sse_kms_key_id, client=client)
+    return verify_pack(url, s3_client=client)
 
 
 # --------------------------------------------------------------------------------------------
@@ -375,6 +427,7 @@ class _Close:
         self.state: dict = {}
         self.lines: list[str] = []
         self._df: pd.DataFrame | None = None
+        self._units: pd.DataFrame | None = None
         self._findings: pd.DataFrame | None = None
 
     # -- output ------------------------------------------------------------------------------
@@ -471,13 +524,69 @@ class _Close:
         return df[(df["billing_period"] == months.as_period(self.month)).to_numpy(dtype=bool)]
 
     @property
+    def units(self) -> pd.DataFrame | None:
+        """The units at the month's end (``None``: they could not be read; completeness is then
+        checked per payer account)."""
+        if self._units is None and (self.stage / UNITS_NAME).is_file():
+            from invoicekit.units import load_units
+
+            self._units = load_units(self.stage / UNITS_NAME, name=UNITS_NAME)
+        return self._units
+
+    @property
     def findings(self) -> pd.DataFrame:
         if self._findings is None:
             from invoicekit.reconcile import reconcile_invoices
 
             # pure and deterministic: the same frame as the findings.csv of the reconcile step
-            self._findings = reconcile_invoices(self.df, start=self.month, end=self.month)
+            self._findings = reconcile_invoices(
+                self.df, start=self.month, end=self.month, units=self.units
+            )
         return self._findings
+
+    def _read_units(self) -> tuple[str, dict]:
+        """Read the invoice units at the month's end into the pack; (sentence, run.json detail).
+
+        A role without ``invoicing:ListInvoiceUnits`` is not an error of the close: it is said,
+        and completeness is checked per payer account as before.
+        """
+        from invoicekit import outcomes
+        from invoicekit.errors import ConfigError
+        from invoicekit.units import read_invoice_units, write_frame
+
+        try:
+            units = read_invoice_units(self.fleet, months=(self.month, self.month))
+        except ConfigError as exc:
+            self._units = None
+            (self.stage / UNITS_NAME).unlink(missing_ok=True)
+            return (
+                f"; invoice units not read ({exc}): completeness is checked per payer account",
+                {"units": None, "units_error": str(exc)},
+            )
+        write_frame(units, self.stage / UNITS_NAME, name=UNITS_NAME)
+        self._units = units
+        report = outcomes.run_report(units)
+        calls = report.api_calls if report else 0
+        failures = [f.as_dict() for f in report.failures] if report else []
+        n = units["invoice_unit_arn"].nunique() if len(units) else 0
+        payers = units["payer_account_id"].nunique() if len(units) else 0
+        line = (
+            f"; {documents.plural(n, 'invoice unit')} of "
+            f"{documents.plural(payers, 'payer account')} at the end of {self.label}"
+            if n
+            else ""
+        )
+        unread = sorted({f["account_id"] for f in failures})
+        if unread:
+            line += (
+                f"; the invoice units of {', '.join(unread)} could not be read "
+                "(completeness is checked per payer account there)"
+            )
+        return line, {
+            "units": int(n),
+            "units_api_calls": calls,
+            "units_failures": failures,
+        }
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -572,9 +681,11 @@ class _Close:
         with _files.atomic_path(self.stage / SUMMARIES_NAME) as tmp:
             schema.to_parquet(df, tmp)
         self._df, self._findings = df, None
+        units_line, units_detail = self._read_units()
         report = outcomes.run_report(df)
         failures = [f.as_dict() for f in report.failures] if report else []
         calls = report.api_calls if report else int(df.attrs.get("api_calls", 0))
+        calls += int(units_detail.get("units_api_calls") or 0)
         extra = report.extra if report else {}
         n_accounts = len(self.fleet.accounts)
         counts = documents.count(self.month_df)
@@ -593,6 +704,7 @@ class _Close:
         from_store = int(extra.get("windows_from_store", 0) or 0)
         if from_store:
             line += f" ({from_store:,} account-months served by the local store)"
+        line += units_line
         failed = sorted({f["account_id"] for f in failures})
         if failed:
             line += (
@@ -611,8 +723,10 @@ class _Close:
             "windows_from_store": from_store,
             "store": str(self.store),
             "failures": failures,
+            **units_detail,
         }
-        return line + ".", [SUMMARIES_NAME], detail
+        outputs = [SUMMARIES_NAME] + ([UNITS_NAME] if (self.stage / UNITS_NAME).is_file() else [])
+        return line + ".", outputs, detail
 
     def _step_reconcile(self) -> tuple[str, list[str], dict]:
         from invoicekit.cli.reconcile import write_findings_csv
@@ -838,6 +952,8 @@ class _Close:
             ledger=ledger,
             findings=self.findings,
             accept=accept,
+            business_units=self.fleet if getattr(self.fleet, "business_units", None) else None,
+            units=self.units,
         )
         files = [Path(f) for f in (result.files or [])]
         exported = result.exported
@@ -942,6 +1058,7 @@ class _Close:
         }
         failures = [
             *({"step": "fetch", **f} for f in fetch.get("failures", [])),
+            *({"step": "fetch", **f} for f in fetch.get("units_failures") or []),
             *({"step": "archive", **f} for f in archive.get("failures", [])),
         ]
         pdf_failure = steps["summary"].get("pdf_failure")

@@ -93,6 +93,9 @@ _PLURALS = {
     SUPPLEMENTAL_DOCUMENT: "supplemental documents",
     "document": "documents",
     "main document": "main documents",
+    "entry": "entries",
+    "business unit": "business units",
+    "invoice unit": "invoice units",
 }
 _BY_TYPE = {"INVOICE": INVOICE, "CREDIT_MEMO": CREDIT_MEMO, "PAYMENT_RECEIPT": PAYMENT_RECEIPT}
 _SUPPLEMENT_LABELS = {

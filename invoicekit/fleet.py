@@ -50,6 +50,8 @@ __all__ = [
     "TOP_LEVEL_KEYS",
     "DEFAULTS_KEYS",
     "AP_KEYS",
+    "ARCHIVE_KEYS",
+    "BUSINESS_UNIT_KEYS",
     "role_session_name",
 ]
 
@@ -60,9 +62,30 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "aws_shared_credentials_file",
     "defaults",
     "ap",
+    "business_units",
+    "archive",
+)
+#: Keys allowed under ``archive`` (the S3 audit archive's bucket access, docs/archive.md).
+ARCHIVE_KEYS: tuple[str, ...] = (
+    "profile",
+    "role_arn",
+    "external_id",
+    "source_profile",
+    "region",
+    "endpoint_url",
 )
 #: Keys allowed under ``ap`` (the accounts-payable export, docs/ap.md).
 AP_KEYS: tuple[str, ...] = ("supplier_site", "business_unit", "source", "mapping")
+#: Keys of a ``business_units`` row (docs/chargeback.md): one of the first three, then
+#: ``business_unit`` (required), ``cost_center``, ``gl_account``.
+BUSINESS_UNIT_KEYS: tuple[str, ...] = (
+    "invoice_unit",
+    "account_id",
+    "payer_account_id",
+    "business_unit",
+    "cost_center",
+    "gl_account",
+)
 #: Keys allowed under ``defaults``.
 DEFAULTS_KEYS: tuple[str, ...] = ("region", "endpoint_url", "max_concurrency")
 #: Keys allowed in an account entry.
@@ -326,6 +349,114 @@ def _validate_ap(where: _Where, item: _Item | None, base: Path | None) -> dict[s
     return out
 
 
+def _validate_business_units(
+    where: _Where, item: _Item | None, base: Path | None
+) -> tuple[tuple[dict[str, Any], int | None], ...] | str | None:
+    """The optional ``business_units:`` section: a list of rows, or the path of a CSV file.
+
+    Each row is checked by :func:`invoicekit.business_units.normalize_entry` (one key, 12-digit
+    quoted ids, a business unit) and a key mapped twice to different business units is
+    refused naming both lines. Returns ``((row, line), ...)`` or the resolved CSV path.
+    """
+    if item is None or item[0] is None:
+        return None
+    value, line = item
+    if isinstance(value, str):
+        return _resolve_file(where, item, base, "business_units")
+    if not isinstance(value, list):
+        raise where.error(
+            "'business_units' must be a list of rows (- invoice_unit: ..., business_unit: ...) "
+            "or the path of a CSV mapping file",
+            line,
+        )
+    from invoicekit.business_units import (
+        EntryProblem,
+        conflict_message,
+        find_conflict,
+        normalize_entry,
+    )
+
+    rows: list[tuple[dict[str, Any], int | None]] = []
+    normalized: list[dict[str, Any]] = []
+    for index, (entry, e_line) in enumerate(value):
+        context = f"business_units[{index}]: "
+        if not isinstance(entry, dict):
+            raise where.error(
+                f"{context}must be a mapping of {', '.join(BUSINESS_UNIT_KEYS)}, got {entry!r}",
+                e_line,
+            )
+        plain = {k: v for k, (v, _) in entry.items()}
+        try:
+            normalized.append(normalize_entry(plain))
+        except EntryProblem as exc:
+            at = entry[exc.field][1] if exc.field in entry else e_line
+            if exc.field in entry and not isinstance(entry[exc.field][0], str):
+                raw = where.raw_text.get(at)
+                if raw and raw.isdigit():  # YAML read an unquoted id as a number
+                    exc = EntryProblem(
+                        f'{exc.field} {raw} must be a quoted string: write {exc.field}: "{raw}" '
+                        "(unquoted, YAML reads a number and loses leading zeros)"
+                    )
+            message = str(exc).replace("unknown column", "unknown key", 1)
+            raise where.error(f"{context}{message}", at) from None
+        rows.append((plain, e_line))
+    found = find_conflict(normalized)
+    if found is not None:
+        i, j = found
+        first_line = rows[i][1]
+        at = f"line {first_line}" if first_line is not None and where.path else f"row {i}"
+        raise where.error(
+            f"business_units[{j}]: " + conflict_message(normalized[i], normalized[j], at),
+            rows[j][1],
+        )
+    return tuple(rows)
+
+
+def _validate_archive(where: _Where, item: _Item | None) -> dict[str, str] | None:
+    """The optional ``archive:`` section: who reaches the S3 archive bucket, and where."""
+    if item is None or item[0] is None:
+        return None
+    value, line = item
+    if not isinstance(value, Mapping):
+        raise where.error(f"'archive' must be a mapping ({', '.join(ARCHIVE_KEYS)})", line)
+    for key, sub in value.items():
+        if key not in ARCHIVE_KEYS:
+            raise where.error(
+                f"archive: unknown key '{key}' (known keys: {', '.join(ARCHIVE_KEYS)})", sub[1]
+            )
+    out = {
+        k: _string(where, k, value[k], "archive: ")
+        for k in ARCHIVE_KEYS
+        if k in value and value[k][0] is not None
+    }
+    if out.get("profile") and out.get("role_arn"):
+        raise where.error(
+            "archive: give either 'profile' or 'role_arn', not both", value["role_arn"][1]
+        )
+    if out.get("role_arn") and not _ROLE_ARN.match(out["role_arn"]):
+        raise where.error(
+            f"archive: role_arn {out['role_arn']!r} is not an IAM role ARN "
+            "(expected arn:aws:iam::<12-digit account>:role/<name>)",
+            value["role_arn"][1],
+        )
+    for key in ("external_id", "source_profile"):
+        if out.get(key) and not out.get("role_arn"):
+            raise where.error(
+                f"archive: '{key}' is only used with 'role_arn' (add role_arn, or remove {key})",
+                value[key][1],
+            )
+    if out.get("external_id") and not _EXTERNAL_ID.match(out["external_id"]):
+        raise where.error(
+            "archive: external_id must be 2-1224 characters of letters, digits and +=,.@:/-",
+            value["external_id"][1],
+        )
+    if out.get("region"):
+        _check_region(where, out["region"], value["region"][1], "archive: ")
+    if out.get("endpoint_url"):
+        _check_url(where, out["endpoint_url"], value["endpoint_url"][1], "archive: ")
+    return out
+
+
 def _resolve_file(where: _Where, item: _Item | None, base: Path | None, key: str) -> str | None:
     if item is None or item[0] is None:
         return None
@@ -341,19 +472,21 @@ def _resolve_file(where: _Where, item: _Item | None, base: Path | None, key: str
 def _botocore_session(
     config_file: str | None, credentials_file: str | None, profile: str | None = None
 ) -> Any:
-    """A fresh botocore session for one account, cheap enough to make a hundred of.
+    """A fresh botocore session for one account, cheap enough to make a thousand of.
 
     A plain ``botocore.session.Session()`` costs ~4.5 ms of CPU, mostly registering botocore's
     ~400 built-in event handlers, and each session parses the AWS config files again (~4 ms for
-    a 100-profile config). Here the handlers are copied from one template session (the way
-    botocore copies a session's emitter for every client it creates: ~0.3 ms), the service
-    models come from one shared data loader and the parsed config files are shared by every
-    session reading the same files (see :func:`_share_config`).
+    a 100-profile config). Here the session emits through one template's handlers (botocore's
+    built-ins and boto3's defaults, registered once per process), copied only if the session
+    registers a handler of its own (:class:`invoicekit._botocore.SharedHandlers`; each client
+    copies them anyway, as botocore does); the service models come from one shared data loader
+    and the parsed config files are shared by every session reading the same files (see
+    :func:`_share_config`).
     """
     import botocore.session
 
     template = _template()
-    handlers = _botocore.copy_handlers(template)
+    handlers = _botocore.shared_handlers(template)
     if handlers is None:  # another botocore: register the built-in handlers the slow way
         bs = botocore.session.Session()
     else:
@@ -413,13 +546,24 @@ def _parsed_config_file(path: Any) -> Any:
 
 
 def _boto3_session(bs: Any, **kwargs: Any) -> Any:
-    """``boto3.Session(botocore_session=bs, ...)`` without growing the shared loader's path list.
+    """``boto3.Session(botocore_session=bs, ...)`` for a session of :func:`_botocore_session`.
 
-    Every ``boto3.Session`` appends boto3's data folder to its loader's search paths; with one
-    shared loader that list would grow by one entry per account session.
+    boto3's default handlers are already in the template's handlers that ``bs`` shares, so they
+    are not registered again (:func:`invoicekit._botocore.new_boto3_session`, ~0.8 ms less per
+    account). Every ``boto3.Session`` made the usual way appends boto3's data folder to its
+    loader's search paths; with one shared loader that list is kept free of repeats.
     """
     import boto3
 
+    handlers = _botocore.handlers_of(bs)
+    if (
+        isinstance(handlers, _botocore.SharedHandlers)
+        and not handlers.copied
+        and set(kwargs) <= {"region_name"}
+    ):
+        session = _botocore.new_boto3_session(bs, region_name=kwargs.get("region_name"))
+        if session is not None:
+            return session
     session = boto3.Session(botocore_session=bs, **kwargs)
     _botocore.dedupe_search_paths(bs.get_component("data_loader"), _TEMPLATE_LOCK)
     return session
@@ -430,13 +574,18 @@ _TEMPLATE: list[Any] = []
 
 
 def _template() -> Any:
-    """The template botocore session: built-in handlers registered once, the shared loader."""
+    """The template botocore session: built-in and boto3 handlers registered once, the loader.
+
+    Never registers a handler after this: every account session emits through its handlers.
+    """
     with _TEMPLATE_LOCK:
         if not _TEMPLATE:
+            import boto3
             import botocore.session
 
             template = botocore.session.Session()
             template.get_component("data_loader")  # created once, shared by every session
+            boto3.Session(botocore_session=template)  # boto3's default handlers, its data path
             _TEMPLATE.append(template)
         return _TEMPLATE[0]
 
@@ -530,6 +679,8 @@ def _build(
     defaults: Mapping[str, Any],
     check_profiles: bool = True,
     ap: Mapping[str, Any] | None = None,
+    business_units: Any = None,
+    archive: Mapping[str, str] | None = None,
 ) -> Fleet:
     accounts: list[PayerAccount] = []
     seen: dict[str, int | None] = {}
@@ -557,6 +708,8 @@ def _build(
         max_concurrency=defaults.get("max_concurrency"),
         path=where.path,
         ap=dict(ap) if ap else None,
+        business_units=business_units,
+        archive=dict(archive) if archive else None,
     )
 
 
@@ -594,7 +747,12 @@ def _from_node(where: _Where, node: yaml.Node, constructor: Any) -> Any:
 
 def _parse_yaml(text: str, where: _Where) -> Any:
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        try:  # libyaml's parser when PyYAML has it: a 1,000-account file in a fraction
+            nodes = list(yaml.compose_all(text, Loader=yaml.CSafeLoader))
+        except AttributeError:  # PyYAML without libyaml
+            nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        except yaml.YAMLError:  # the pure-Python parser's message and line, as always
+            nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -698,6 +856,8 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
     )
     defaults = _validate_defaults(where, root.get("defaults"))
     ap = _validate_ap(where, root.get("ap"), base)
+    business_units = _validate_business_units(where, root.get("business_units"), base)
+    archive = _validate_archive(where, root.get("archive"))
     return _build(
         where,
         raw_accounts,
@@ -705,6 +865,8 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
         credentials_file=credentials_file,
         defaults=defaults,
         ap=ap,
+        business_units=business_units,
+        archive=archive,
     )
 
 
@@ -745,6 +907,14 @@ class Fleet:
         The optional ``ap:`` section for the AP export (:data:`AP_KEYS`: ``supplier_site``,
         ``business_unit``, ``source``, ``mapping`` — inline entries per invoicing entity, or
         the resolved path of a mapping file); see docs/ap.md.
+    business_units : tuple or str or None
+        The optional ``business_units:`` section: ``((row, line), ...)`` (rows of
+        :data:`BUSINESS_UNIT_KEYS`, validated) or the resolved path of a CSV mapping;
+        :func:`invoicekit.business_units.read_business_units` reads it (docs/chargeback.md).
+    archive : dict or None
+        The optional ``archive:`` section (:data:`ARCHIVE_KEYS`): the credentials (``profile``,
+        or ``role_arn`` with ``external_id``/``source_profile``), ``region`` and
+        ``endpoint_url`` of the S3 audit archive bucket; :meth:`archive_session` (docs/archive.md).
 
     Examples
     --------
@@ -762,6 +932,10 @@ class Fleet:
     max_concurrency: int | None = None
     path: str | None = None
     ap: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    # the ``business_units:`` section: ((row, line), ...) or a CSV path (docs/chargeback.md)
+    business_units: Any = field(default=None, compare=False, hash=False)
+    # the ``archive:`` section: the S3 audit archive bucket's access (docs/archive.md)
+    archive: dict[str, str] | None = field(default=None, compare=False, hash=False)
     _sessions: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _lock: Any = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
     # (account, service, options) -> (paced client, its pacer slot): owned by invoicekit.access,
@@ -1047,6 +1221,52 @@ class Fleet:
         role_bs = _botocore_session(self.config_file, self.credentials_file, acct.source_profile)
         role_bs.register_component("credential_provider", CredentialResolver([_Provider()]))
         return _boto3_session(role_bs, region_name=region)
+
+    def archive_session(self) -> Any:
+        """The ``boto3.Session`` of the ``archive:`` section (cached): the S3 archive bucket's.
+
+        ``profile`` (from the fleet's AWS config files), or ``role_arn`` assumed with
+        ``external_id`` from ``source_profile`` (else the default chain), or neither: the
+        default chain. ``region`` applies; ``endpoint_url`` is the S3 (and STS) endpoint.
+
+        Examples
+        --------
+        >>> from invoicekit.fleet import Fleet
+        >>> Fleet.from_accounts(["111111111111"]).archive_session()  # doctest: +SKIP
+        """
+        conf = self.archive or {}
+        key = "archive"
+        session = self._sessions.get(key)
+        if session is not None:
+            return session
+        with self._lock_for(("account", key)):
+            session = self._sessions.get(key)
+            if session is not None:
+                return session
+            region = conf.get("region") or self.region
+            if conf.get("role_arn"):
+                match = _ROLE_ARN.match(conf["role_arn"])
+                acct = PayerAccount(
+                    id=match.group(1) if match else "000000000000",
+                    name="archive",
+                    role_arn=conf["role_arn"],
+                    external_id=conf.get("external_id"),
+                    source_profile=conf.get("source_profile"),
+                    region=region,
+                )
+                session = self._role_session(acct, region, conf.get("endpoint_url"))
+            else:
+                bs = _botocore_session(self.config_file, self.credentials_file, conf.get("profile"))
+                _share_credential_files(bs)
+                session = _boto3_session(bs, region_name=region)
+                if session.get_credentials() is None:
+                    raise ConfigError(
+                        "archive: no AWS credentials found for the archive bucket — give the "
+                        "archive: section a profile or role_arn, or configure default credentials",
+                        path=self.path,
+                    )
+            self._sessions[key] = session
+            return session
 
     def client(self, account: str | PayerAccount, service: str = "invoicing", **opts: Any) -> Any:
         """The account's (cached) client for ``service``, from the one factory.

@@ -6,11 +6,14 @@ The range ``start``..``end`` (months, both inclusive) is split into API-legal wi
 exclusive — the API refuses intervals longer than a month). Every (account, window) pair is one
 task; tasks run on a bounded thread pool, dispatched round-robin across accounts with at most
 ``per_account`` requests of one account in flight. Each account is reached through its
-:class:`~invoicekit.access.AccountAccess` (session, endpoint, a paced client with botocore
-"standard" retries): at most ``rate_per_account`` requests per second (bursts of 4), halved when
-the account is throttled anyway and won back as answers succeed, so a throttled account slows
-down on its own and the others keep going. Accounts are set up (session, credentials, client)
-by a few setup workers while the others already send requests.
+:class:`~invoicekit.access.AccountAccess` (session, endpoint, pacer) with the lean client
+(:mod:`invoicekit._lean`, the default) or a paced boto3 client (``client="boto3"``, the
+reference path), both with botocore's "standard" retry policy. Each account's request rate is
+discovered below the ceiling ``rate_per_account`` (AIMD: it speeds up while answers succeed and
+is cut on a throttle), the run shares what it learns with the accounts that start later, and a
+store remembers it for the next run (:mod:`invoicekit._rates`); a throttled account slows down
+on its own and the others keep going. Accounts are set up (session, credentials, client) by a
+few setup workers while the others already send requests.
 
 A failure of one account (access denied, no credentials, an unknown profile, throttling that
 outlasts the retries) is collected as a typed :class:`~invoicekit.outcomes.Failure` in the
@@ -45,7 +48,8 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from invoicekit import _botocore, clock, errors
-from invoicekit.access import MIN_RATE_PER_ACCOUNT, AccountAccess, check_rate
+from invoicekit._progress import progress_bar
+from invoicekit.access import MIN_RATE_PER_ACCOUNT, AccountAccess, Pacer, check_rate
 from invoicekit.errors import (
     ConfigError,
     InvalidArgumentError,
@@ -86,11 +90,24 @@ log = logging.getLogger(__name__)
 MAX_RESULTS = 100
 #: Thread pool size: enough requests in flight to hide ~100 ms of latency per call.
 DEFAULT_MAX_WORKERS = 64
+#: Large fleets get more: :data:`WORKERS_PER_ACCOUNT` per account, up to this many threads
+#: (1,000 accounts at 5 requests/s with 100 ms answers need ~500 requests in flight).
+MAX_AUTO_WORKERS = 256
+WORKERS_PER_ACCOUNT = 2
 #: Requests of one account in flight at once (the rest of the pool serves other accounts).
 DEFAULT_PER_ACCOUNT = 2
-#: Requests per second sent to one account (``rate_per_account``): the sandbox's per-account
-#: limit in issue 3's benchmark (5 requests/s, burst 5). ``None`` turns pacing off.
-DEFAULT_RATE_PER_ACCOUNT = 5.0
+#: The most requests per second sent to one account (``rate_per_account``, a ceiling): each
+#: account's own limit is discovered below it (see :class:`invoicekit.access.Pacer` and
+#: :mod:`invoicekit._rates`). ``None`` turns pacing off.
+DEFAULT_RATE_PER_ACCOUNT = 100.0
+#: The most requests of one account in flight when its discovered rate needs more than
+#: ``per_account`` to hide the latency (rate x seconds per answer).
+MAX_PER_ACCOUNT = 16
+#: The clients the loader can use: ``"lean"`` (a JSON 1.0 path signed with botocore's SigV4 and
+#: the session's credentials, :mod:`invoicekit._lean`) and ``"boto3"`` (the reference path).
+CLIENTS = ("lean", "boto3")
+#: The default client (the faster one, measured in benchmarks/bench_scale.py).
+DEFAULT_CLIENT = "lean"
 #: Requests one account may send at once after a pause: one below the burst of 5 that the
 #: limit allows, as headroom for requests that meet the server's bucket out of step.
 BURST_PER_ACCOUNT = 4
@@ -167,6 +184,11 @@ _CAPTURE_ID = "invoicekit.loader.capture-body"
 def _capture_body(http_response: Any = None, **_: Any) -> None:
     # after-call hook: runs in the calling thread, right after the response was parsed.
     _tls.body = _botocore.response_body(http_response)
+
+
+def _keep_body(body: bytes) -> None:
+    # the lean client's answer body (the same bytes botocore's after-call hook sees)
+    _tls.body = body
 
 
 def _classify(exc: BaseException, account_id: str, calls: int) -> _Failed:
@@ -286,7 +308,8 @@ class _Account:
     """Per-account dispatch state (main thread) and its client, made once by a setup worker."""
 
     __slots__ = (
-        "access", "account", "windows", "in_flight", "queued", "dead", "pacer", "_client", "_error"
+        "access", "account", "windows", "in_flight", "queued", "dead", "pacer", "_client", "_error",
+        "started", "recorded", "answer_s", "adopt",
     )  # fmt: skip
 
     def __init__(self, access: AccountAccess, windows: list[Window]) -> None:
@@ -299,11 +322,24 @@ class _Account:
         self.pacer = access.pacer
         self._client: Any = None
         self._error: BaseException | None = None
+        self.started = False
+        # takes the run's prior while it has found no limit of its own: the prior taken last
+        # (None: none yet), or False (the account starts from its remembered rate)
+        self.adopt: Any = False
+        self.recorded = False
+        self.answer_s = 0.0  # seconds per answer (moving average), sizes the in-flight cap
 
-    def set_up(self, capture: bool) -> None:
+    def cap(self, per_account: int) -> int:
+        """Requests of this account allowed in flight: enough to reach its pacer's rate."""
+        if self.pacer is None or not self.answer_s:
+            return per_account
+        need = int(self.pacer.rate * self.answer_s) + 1
+        return max(per_account, min(MAX_PER_ACCOUNT, need))
+
+    def set_up(self, capture: bool, client: str = "boto3") -> None:
         """Make the account's session and client (a setup worker); a failure is kept."""
         try:
-            self._client = _make_client(self.access, capture)
+            self._client = _make_client(self.access, capture, client)
         except Exception as exc:
             self._error = exc
 
@@ -314,7 +350,15 @@ class _Account:
         return self._client
 
 
-def _make_client(access: AccountAccess, capture: bool) -> Any:
+def _make_client(access: AccountAccess, capture: bool, client: str = "boto3") -> Any:
+    if client == "lean":
+        from invoicekit import _lean
+
+        lean = _lean.client_for(
+            access, max_attempts=MAX_ATTEMPTS, on_body=_keep_body if capture else None
+        )
+        if lean is not None:
+            return lean  # else a proxy is configured: botocore's path honours it
     # The account's paced client (botocore "standard" retries): its pacer is the client-side
     # rate limiter. Without a rate it is the account's plain client from the factory.
     c = access.client("invoicing", retry_mode=RETRY_MODE, max_attempts=MAX_ATTEMPTS, paced=True)
@@ -340,6 +384,8 @@ class _Run:
         self.failures: list[dict] = []
         self._by_key: dict[tuple[str, str], dict] = {}
         self.windows_ok = 0
+        self.throttled = 0  # throttling answers absorbed (every attempt, retries included)
+        self.client = "boto3"
         self._assume_role_at_start = self._assume_role_total()
 
     def _assume_role_total(self) -> int:
@@ -373,6 +419,8 @@ class _Run:
             extra={
                 "api_calls_by_operation": {_OPERATION: self.api_calls, "AssumeRole": assume_role},
                 "windows_fetched": self.windows_ok,
+                "throttled": self.throttled,
+                "client": self.client,
                 **extra,
             },
         )
@@ -411,6 +459,8 @@ def _dispatch(
     progress: bool,
     capture: bool,
     rate_per_account: float | None = DEFAULT_RATE_PER_ACCOUNT,
+    rates: Any = None,
+    client: str = "boto3",
 ) -> Iterator[WindowResult]:
     """Run every planned (account, window) task; yield results as they complete.
 
@@ -419,8 +469,15 @@ def _dispatch(
     must wait sits in a timed queue instead of a worker thread, and the workers serve the
     accounts that can send now. An account's session and client are made by its first task,
     in a worker, so that setting up one account overlaps the others' requests.
-    """
 
+    With ``rates`` (a :class:`invoicekit._rates.RunRates`) every account discovers its limit
+    below ``rate_per_account``: it starts at what ``rates`` knows (remembered, or the run's
+    prior) and its findings go back to ``rates`` as soon as it is throttled and at the end.
+    """
+    from invoicekit._rates import RunRates
+
+    if rate_per_account is not None and rates is None:
+        rates = RunRates()
     burst = (
         BURST_PER_ACCOUNT
         if rate_per_account is None
@@ -434,10 +491,14 @@ def _dispatch(
         for a in fleet.accounts
         if plan.get(a.id)
     ]
+    if rate_per_account is not None:
+        for s in states:  # discovery mode; the start is set at the account's first task
+            s.access.pacer = s.pacer = Pacer(rate_per_account, BURST_PER_ACCOUNT, start=1.0)
+    run.client = client
     total = sum(len(s.windows) for s in states)
     if total == 0:
         return
-    bar = _progress_bar(total, progress)
+    bar = progress_bar(total, progress, desc="invoice summaries", unit="window")
     done: queue.SimpleQueue = queue.SimpleQueue()
     ready: deque[_Account] = deque()
     # accounts whose pacer has no token yet: (monotonic time it will, sequence, account)
@@ -463,7 +524,7 @@ def _dispatch(
                 s = to_set_up.popleft()
             except IndexError:
                 return
-            s.set_up(capture)
+            s.set_up(capture, client)
             done.put((s, None, None))
 
     def task(state: _Account, window: Window) -> WindowResult:
@@ -483,6 +544,21 @@ def _dispatch(
             if s.dead or not s.windows:
                 continue
             if s.pacer is not None:
+                if not s.started:
+                    s.started = True
+                    s.adopt = False if rates.remembers(s.account.id) else None
+                    s.pacer.restart(*rates.start_for(s.account.id), fill=True)
+                elif (
+                    s.adopt is not False
+                    and not s.pacer.limit_found
+                    and rates.prior
+                    and rates.prior != s.adopt
+                ):
+                    # still speeding up while other accounts already found the run's limit:
+                    # go on from there (accounts of one organisation usually share a quota;
+                    # an account allowed more creeps up from there, one allowed less is cut)
+                    s.adopt = rates.prior
+                    s.pacer.restart(*rates.prior, found=False)
                 wait = s.pacer.due_in()
                 if wait > 0:
                     s.queued = True
@@ -492,9 +568,10 @@ def _dispatch(
             w = s.windows.popleft()
             s.in_flight += 1
             fut = pool.submit(task, s, w)
-            fut.add_done_callback(lambda f, s=s, w=w: done.put((s, w, f)))
+            sent_at = time.monotonic()
+            fut.add_done_callback(lambda f, s=s, w=w, t=sent_at: done.put((s, w, f, t)))
             n += 1
-            if s.windows and s.in_flight < per_account:
+            if s.windows and s.in_flight < s.cap(per_account):
                 s.queued = True
                 ready.append(s)
         return n
@@ -510,7 +587,7 @@ def _dispatch(
         while in_flight or waiting or setting_up:
             timeout = max(0.0, waiting[0][0] - time.monotonic()) if waiting else None
             try:
-                s, w, fut = done.get(timeout=timeout)
+                s, w, fut, *sent_at = done.get(timeout=timeout)
             except queue.Empty:
                 wake()
                 in_flight += fill()
@@ -525,8 +602,14 @@ def _dispatch(
             s.in_flight -= 1
             fut: Future
             exc = fut.exception()
+            if s.pacer is not None and not s.recorded and s.pacer.limit_found:
+                s.recorded = True  # a limit found: the run's prior for accounts yet to start
+                rates.record(s.account.id, *s.pacer.learned())
             if exc is None:
                 result = fut.result()
+                if result.api_calls:
+                    took = (time.monotonic() - sent_at[0]) / result.api_calls
+                    s.answer_s = took if not s.answer_s else 0.7 * s.answer_s + 0.3 * took
                 run.api_calls += result.api_calls
                 run.windows_ok += 1
                 bar.update(1)
@@ -543,7 +626,7 @@ def _dispatch(
                 bar.set_postfix(failed=len(run.failed_accounts), refresh=False)
             else:
                 raise exc
-            if s.windows and not s.dead and not s.queued and s.in_flight < per_account:
+            if s.windows and not s.dead and not s.queued and s.in_flight < s.cap(per_account):
                 s.queued = True
                 ready.append(s)
             wake()
@@ -552,25 +635,13 @@ def _dispatch(
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
         bar.close()
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix(self, **_: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(total: int, progress: bool) -> Any:
-    if not progress:
-        return _NoBar()
-    from tqdm.auto import tqdm  # lazy: a widget in notebooks, text in terminals
-
-    return tqdm(total=total, unit="window", desc="invoice summaries", leave=False)
+        for s in states:
+            if s.pacer is not None:
+                run.throttled += s.pacer.throttles
+                if s.started and s.pacer.successes:
+                    rates.record(s.account.id, *s.pacer.learned())
+        if rates is not None:
+            rates.save()
 
 
 def _dedupe_records(records: Iterable[dict], seen: dict[str, list[dict]]) -> Iterator[dict]:
@@ -598,7 +669,10 @@ def _dedupe_records(records: Iterable[dict], seen: dict[str, list[dict]]) -> Ite
 
 def _options(fleet: Fleet, max_workers: int | None) -> int:
     if max_workers is None:
-        max_workers = getattr(fleet, "max_concurrency", None) or DEFAULT_MAX_WORKERS
+        max_workers = getattr(fleet, "max_concurrency", None) or max(
+            DEFAULT_MAX_WORKERS,
+            min(MAX_AUTO_WORKERS, WORKERS_PER_ACCOUNT * len(getattr(fleet, "accounts", ()))),
+        )
     if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
         raise InvalidArgumentError(
             f"max_workers={max_workers!r} is not a positive integer: use e.g. max_workers=32"
@@ -608,6 +682,13 @@ def _options(fleet: Fleet, max_workers: int | None) -> int:
 
 def _check_rate(rate: float | None) -> None:
     check_rate(rate)
+
+
+def _check_client(client: str) -> None:
+    if client not in CLIENTS:
+        raise InvalidArgumentError(
+            f"client={client!r} is not a loader client: use one of {', '.join(CLIENTS)}"
+        )
 
 
 def _check_int(name: str, value: int, lo: int, hi: int) -> int:
@@ -683,6 +764,7 @@ def list_invoice_summaries(
     max_results: int = MAX_RESULTS,
     progress: bool = True,
     rate_per_account: float | None = DEFAULT_RATE_PER_ACCOUNT,
+    client: str = DEFAULT_CLIENT,
 ) -> SummaryStream:
     """Yield the raw InvoiceSummary records of every account and month, as boto3 returns them.
 
@@ -704,9 +786,15 @@ def list_invoice_summaries(
     progress
         Show a tqdm progress bar (a widget in notebooks).
     rate_per_account
-        Requests per second sent to one account (default 5, bursts of up to 4); an account
-        that is throttled anyway halves its own rate and wins it back as answers succeed.
-        ``None``: no pacing (botocore's retries alone absorb throttling).
+        The most requests per second sent to one account (default 100, bursts of up to 4).
+        Below it each account's limit is discovered: it starts at what the run knows (2/s
+        when nothing is known yet), speeds up while answers succeed, halves on a throttling
+        answer and creeps back (AIMD); accounts that start later begin at the run's prior.
+        ``None``: no pacing (the retries alone absorb throttling).
+    client
+        ``"lean"`` (default: JSON 1.0 over a pooled connection, signed with botocore's SigV4
+        and the session's refreshing credentials) or ``"boto3"`` (the reference path); both
+        give the same records, failures and retries.
 
     Returns
     -------
@@ -724,6 +812,7 @@ def list_invoice_summaries(
     _check_int("max_results", max_results, 1, 100)
     _check_int("per_account", per_account, 1, 1000)
     _check_rate(rate_per_account)
+    _check_client(client)
     fleet = resolve_fleet(fleet_or_accounts)
     workers = _options(fleet, max_workers)
     run = _Run(fleet)
@@ -738,6 +827,7 @@ def list_invoice_summaries(
         progress=progress,
         capture=False,
         rate_per_account=rate_per_account,
+        client=client,
     )
     return SummaryStream(results, run)
 
@@ -757,6 +847,7 @@ def read_invoice_summaries(
     max_results: int = MAX_RESULTS,
     progress: bool = True,
     rate_per_account: float | None = DEFAULT_RATE_PER_ACCOUNT,
+    client: str = DEFAULT_CLIENT,
 ) -> pd.DataFrame:
     """Load the invoices of every account and month into one typed DataFrame.
 
@@ -767,11 +858,13 @@ def read_invoice_summaries(
     Parameters
     ----------
     fleet_or_accounts, start, end, by, max_workers, per_account, max_results, progress, \
-rate_per_account
+rate_per_account, client
         As for :func:`list_invoice_summaries`.
     store
         A local store directory (or :class:`~invoicekit.store.Store`): raw responses are kept
-        as audit evidence and settled windows already stored are not queried again.
+        as audit evidence and settled windows already stored are not queried again. The
+        rates learned per account are remembered there (``rates.json``) and the next run
+        starts each account at its own.
     refresh
         Query every window even when the store holds a settled copy.
     settle_days
@@ -815,6 +908,7 @@ rate_per_account
     _check_int("max_results", max_results, 1, 100)
     _check_int("per_account", per_account, 1, 1000)
     _check_rate(rate_per_account)
+    _check_client(client)
     fleet = resolve_fleet(fleet_or_accounts)
     workers = _options(fleet, max_workers)
     st: Store | None = None
@@ -833,6 +927,11 @@ rate_per_account
     else:
         plan = {a: list(windows) for a in account_ids}
     run = _Run(fleet)
+    rates = None
+    if rate_per_account is not None:
+        from invoicekit._rates import RateMemory, RunRates
+
+        rates = RunRates(RateMemory(st.path) if st is not None else None)
     t0 = time.perf_counter()
     results = list(
         _dispatch(
@@ -845,6 +944,8 @@ rate_per_account
             progress=progress,
             capture=st is not None,
             rate_per_account=rate_per_account,
+            rates=rates,
+            client=client,
         )
     )
     elapsed = time.perf_counter() - t0

@@ -65,6 +65,9 @@ __all__ = [
     "execute",
     "close_month",
     "changes_since_close",
+    "invoice_units",
+    "business_units",
+    "chargeback",
 ]
 
 #: The MIME type of the exact figures a helper displays next to its HTML (decimals as strings).
@@ -1473,3 +1476,256 @@ def changes_since_close(ctx: Context, close: Any, *, later_days: int = 0) -> Non
         empty="The close pack still stands: there is nothing to book.",
         limit=30,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# invoice units, business units, chargeback (notebook 05)
+# ----------------------------------------------------------------------------------------------
+
+
+def _warn(text: str) -> None:
+    """A sentence that must be seen (unallocated spend): bold red in a notebook."""
+    text = redact(str(text))
+    if _in_kernel():
+        style = "margin:4px 0;color:#c0392b;font-weight:bold"
+        _display(_Shown(f'<p style="{style}">{html.escape(text)}</p>', text, None))
+    else:
+        print(text)
+
+
+def invoice_units(ctx: Context, month: Any = None) -> pd.DataFrame:
+    """Read the fleet's invoice units as of the end of ``month`` and show them with their members.
+
+    Returns the units frame (:func:`invoicekit.read_invoice_units`) for :func:`chargeback`.
+
+    Examples
+    --------
+    >>> units = invoice_units(ctx)  # doctest: +SKIP
+    """
+    from invoicekit.units import read_invoice_units
+
+    m = months.format_month(*months.parse_month(month or ctx.end, "month"))
+    units = read_invoice_units(ctx.fleet, months=(m, m), progress=False)
+    for f in units.attrs.get("failures") or []:
+        say(
+            f"The invoice units of {f.get('account_name') or f.get('account_id')} could not be "
+            f"read ({f.get('code')}): its invoices are charged by account and payer only."
+        )
+    names = ctx.account_names()
+    listed: dict[str, dict[str, Any]] = {}
+    for r in units.itertuples():
+        arn = _cell(r.invoice_unit_arn)
+        if not arn:
+            continue
+        entry = listed.setdefault(
+            arn,
+            {
+                "payer": names.get(str(r.payer_account_id), str(r.payer_account_id)),
+                "payer_account_id": str(r.payer_account_id),
+                "name": _cell(r.invoice_unit_name),
+                "receiver": _cell(r.invoice_receiver),
+                "members": [],
+            },
+        )
+        member = _cell(r.member_account_id)
+        if member and member not in entry["members"]:
+            entry["members"].append(member)
+    figures = {"table": "invoice_units", "month": m, "units": listed}
+    if not listed:
+        say(
+            f"No payer account uses invoice units at the end of {months.month_words(m)}: each "
+            "payer receives one invoice a month for all its accounts."
+        )
+        _display(_Shown("", "", figures))
+        return units
+    payers = {e["payer_account_id"] for e in listed.values()}
+    say(
+        f"At the end of {months.month_words(m)}, {documents.plural(len(payers), 'payer account')} "
+        f"split their bill into {documents.plural(len(listed), 'invoice unit')}: each unit "
+        "receives its own invoice; the payer's other accounts share its default invoice."
+    )
+    rows = [
+        {
+            "payer": e["payer"],
+            "unit": e["name"],
+            "receiver": e["receiver"],
+            "count": f"{len(e['members']):,}",
+            "members": ", ".join(e["members"]),
+        }
+        for e in sorted(listed.values(), key=lambda e: (e["payer"], e["name"]))
+    ]
+    show_table(
+        pd.DataFrame(rows),
+        {
+            "payer": "Payer account",
+            "unit": "Invoice unit",
+            "receiver": "Invoice receiver",
+            "count": "Accounts",
+            "members": "Member accounts",
+        },
+        numeric=("count",),
+        figures=figures,
+        caption=f"Invoice units at the end of {months.month_words(m)}",
+    )
+    return units
+
+
+def _mapping_target(row: Any, names: Mapping[str, str]) -> str:
+    if _cell(row.invoice_unit):
+        return f"invoice unit {row.invoice_unit}"
+    if _cell(row.account_id):
+        return f"member account {row.account_id}"
+    payer = str(row.payer_account_id)
+    return f"payer {names.get(payer, payer)} ({payer})" if payer in names else f"payer {payer}"
+
+
+def business_units(mapping: Any, ctx: Context | None = None) -> Any:
+    """Read a business-unit mapping (a CSV, a fleet file, a DataFrame) and show what it assigns.
+
+    Returns the :class:`invoicekit.business_units.BusinessUnits` for :func:`chargeback`.
+
+    Examples
+    --------
+    >>> bu = business_units("business_units.csv", ctx)  # doctest: +SKIP
+    """
+    from invoicekit.business_units import read_business_units
+
+    bu = read_business_units(mapping)
+    names = ctx.account_names() if ctx is not None else {}
+    frame = bu.frame
+    rows = [
+        {
+            "what": _mapping_target(r, names),
+            "business_unit": r.business_unit,
+            "cost_center": _cell(r.cost_center),
+            "gl_account": _cell(r.gl_account),
+        }
+        for r in frame.itertuples()
+    ]
+    say(
+        f"The mapping has {documents.plural(len(bu), 'entry')} assigning invoice units, accounts "
+        f"and payers to {documents.plural(len(bu.business_units), 'business unit')}. The most "
+        "specific row wins: an invoice unit, then a member account, then the payer."
+    )
+    show_table(
+        pd.DataFrame(rows),
+        {
+            "what": "Assigns",
+            "business_unit": "Business unit",
+            "cost_center": "Cost center",
+            "gl_account": "GL account",
+        },
+        figures={"table": "business_units", "rows": len(bu)},
+        empty="The mapping is empty: everything will be unallocated.",
+    )
+    return bu
+
+
+def chargeback(
+    ctx: Context, mapping: Any, units: pd.DataFrame | None = None, month: Any = None
+) -> pd.DataFrame:
+    """The month's chargeback per business unit and currency, unallocated spend highlighted.
+
+    Shows one table per currency (never added together), says per currency how the business
+    units and the unallocated spend add up to the month's payable total, and says what to map
+    for each unallocated line. Returns the frame of :func:`invoicekit.business_units.chargeback`
+    (for :func:`invoicekit.charts.chargeback_charts`).
+
+    Examples
+    --------
+    >>> cb = chargeback(ctx, bu, units)  # doctest: +SKIP
+    """
+    from invoicekit.business_units import ALLOCATED, SPLIT_UNIT, chargeback_lines
+    from invoicekit.business_units import chargeback as _chargeback
+
+    m = months.format_month(*months.parse_month(month or ctx.end, "month"))
+    view = ctx.view
+    frame = _chargeback(ctx.frame, mapping, units=units, month=m, view=view)
+    exact_lines = [
+        {
+            "business_unit": str(r.business_unit),
+            "cost_center": _cell(r.cost_center),
+            "gl_account": _cell(r.gl_account),
+            "currency": str(r.currency),
+            "status": str(r.status),
+            "invoice_unit": _cell(r.invoice_unit),
+            "invoices": int(r.invoices),
+            "credit_memos": int(r.credit_memos),
+            **{
+                c: _exact(getattr(r, c))
+                for c in ("subtotal", "discounts", "fees", "taxes", "total")
+            },
+        }
+        for r in frame.itertuples()
+    ]
+    figures = {
+        "table": "chargeback",
+        "month": m,
+        "view": view,
+        "lines": exact_lines,
+        "payable_totals": {c: _exact(t) for c, t in frame.attrs["payable_totals"].items()},
+    }
+    if not len(frame):
+        month_status(ctx, m)
+        _display(_Shown("", "", figures))
+        return frame
+    for line in chargeback_lines(frame):
+        say(line + ".")
+    rows = []
+    for r in frame.itertuples():
+        label = str(r.business_unit)
+        if r.status == SPLIT_UNIT:
+            label = f"Unallocated: invoice unit {r.invoice_unit}"
+        elif r.status != ALLOCATED:
+            label = "Unallocated: no mapping"
+        rows.append(
+            {
+                "business_unit": label,
+                "cost_center": _cell(r.cost_center),
+                "gl_account": _cell(r.gl_account),
+                "currency": r.currency,
+                "invoices": f"{int(r.invoices):,}",
+                "credit_memos": f"{int(r.credit_memos):,}",
+                "before_tax": format_money(r.subtotal + r.discounts + r.fees, r.currency),
+                "taxes": format_money(r.taxes, r.currency),
+                "total": format_money(r.total, r.currency),
+            }
+        )  # fmt: skip
+    show_table(
+        pd.DataFrame(rows),
+        {
+            "business_unit": "Business unit",
+            "cost_center": "Cost center",
+            "gl_account": "GL account",
+            "currency": "Currency",
+            "invoices": "Invoices",
+            "credit_memos": "Credit memos",
+            "before_tax": "Before tax",
+            "taxes": "Tax",
+            "total": "Total charged back",
+        },
+        numeric=("invoices", "credit_memos", "before_tax", "taxes", "total"),
+        figures=figures,
+        caption=f"Chargeback of {months.month_words(m)} ({_VIEW_WORDS[view]})",
+    )
+    unallocated = frame[frame["status"] != ALLOCATED]
+    if not len(unallocated):
+        say("Every payable invoice of the month is charged to a business unit.")
+    for r in unallocated.itertuples():
+        amount = format_money(r.total, r.currency, code=True)
+        if r.status == SPLIT_UNIT:
+            _warn(
+                f"Unallocated, {amount}: the invoice unit {r.invoice_unit} is not in the mapping "
+                "and its member accounts belong to different business units. Add the unit "
+                "itself to the mapping (an invoice_unit row) so its invoice is charged whole, "
+                "or split it below the invoice with invoicekit allocate."
+            )
+        else:
+            what = str(r.detail).removeprefix("no mapping covers ")
+            _warn(
+                f"Unallocated, {amount}: no row of the mapping covers {what}. Add a row for the "
+                "payer, its accounts or its invoice units."
+            )
+    for note in frame.attrs.get("notes", []):
+        say(note)
+    return frame

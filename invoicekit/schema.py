@@ -10,7 +10,13 @@ defined here once (:data:`COLUMNS`); every other module imports them.
 * strings: ``pd.ArrowDtype(pa.string())``;
 * timestamps: ``datetime64[ns, UTC]`` (botocore returns local-time datetimes; the wire has epoch
   seconds — both are normalised to UTC);
-* ``billing_period``: ``period[M]``; ``bill_source_accounts_count``: ``Int64``.
+* ``billing_period``: ``period[M]``; ``bill_source_accounts_count``: ``Int64``;
+* ``bill_source_account``: the account ``BillSourceAccounts`` lists (AWS lists one; the first
+  when a record lists more), a string; null when the record lists none.
+
+Files written before ``bill_source_account`` existed (CSV, parquet, stores) still load: the
+column is added as null right before ``bill_source_accounts_count``
+(:data:`ADDED_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from invoicekit.errors import InvalidArgumentError
 
 __all__ = [
     "COLUMNS",
+    "ADDED_COLUMNS",
     "DTYPES",
     "VIEWS",
     "VIEW_LABELS",
@@ -152,12 +159,18 @@ _HEAD_COLUMNS: list[str] = [
     "purchase_order_number",
     "einvoice_delivery_status",
     "tax_authority_status",
+    "bill_source_account",
     "bill_source_accounts_count",
 ]
 _VIEW_SUFFIXES: list[str] = ["currency", *COMPONENTS, "fx_rate", "fx_source"]
 
 #: Every column of the invoice frame, in order. The contract between all parts of invoicekit.
 COLUMNS: list[str] = _HEAD_COLUMNS + [f"{v}_{s}" for v in VIEWS for s in _VIEW_SUFFIXES]
+
+#: Columns added to :data:`COLUMNS` after files were first written: a file without one is read
+#: with the column null (inserted at its place). The store leaves a null one out of an
+#: invoice's content digest, so an older version and a re-fetch that fills it in agree.
+ADDED_COLUMNS: tuple[str, ...] = ("bill_source_account",)
 
 #: Columns of :func:`long_form`.
 LONG_COLUMNS: list[str] = [
@@ -542,6 +555,7 @@ def _finish(
     data["billing_period"] = _periods(raw[_YEAR], raw[_MONTH], recs)
     data["issued_date"] = _timestamps(_member(recs, "IssuedDate"), "IssuedDate", recs)
     data["due_date"] = _timestamps(_member(recs, "DueDate"), "DueDate", recs)
+    data["bill_source_account"] = _arrow_ext(_first_sources(recs))
     data["bill_source_accounts_count"] = _counts(raw[_COUNT], recs)
     for v in VIEWS:
         paths = _VIEW_PATHS[v]
@@ -562,6 +576,17 @@ def _member(recs: list[dict[str, Any]], key: str) -> list[Any]:
         return list(map(dict.get, recs, repeat(key, len(recs))))
     except TypeError:
         return [r.get(key) for r in recs]
+
+
+def _first_sources(recs: list[dict[str, Any]]) -> pa.Array:
+    """The account ``BillSourceAccounts`` lists (the first one), else null."""
+    lists = _member(recs, "BillSourceAccounts")
+    values = [
+        None if not v else (v[0] if isinstance(v[0], str) else str(v[0]))
+        if isinstance(v, list | tuple) else str(v)
+        for v in lists
+    ]  # fmt: skip
+    return pa.array(values, type=pa.string())
 
 
 def _names(
@@ -836,8 +861,26 @@ def _to_text_table(df: pd.DataFrame) -> pa.Table:
     return pa.table(arrays, names=[str(c) for c in df.columns])
 
 
+def _with_added_columns(table: pa.Table) -> pa.Table:
+    """An invoice table written before :data:`ADDED_COLUMNS` existed gains them, null."""
+    names = table.column_names
+    if "invoice_id" not in names:
+        return table
+    for column in ADDED_COLUMNS:
+        if column in names:
+            continue
+        at = COLUMNS.index(column)
+        # before the first later contract column the file has (else at the end)
+        later = [names.index(c) for c in COLUMNS[at + 1 :] if c in names]
+        pos = min(later) if later else len(names)
+        table = table.add_column(pos, column, pa.nulls(table.num_rows, pa.string()))
+        names = table.column_names
+    return table
+
+
 def _from_table(table: pa.Table) -> pd.DataFrame:
     """Arrow table (text from CSV, or typed from parquet) → frame with :data:`DTYPES`."""
+    table = _with_added_columns(table)
     data: dict[str, Any] = {}
     for name in table.column_names:
         col = table.column(name)

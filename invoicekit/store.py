@@ -232,6 +232,8 @@ class Store:
             [retrieved[k] for k in window_of_row], utc=True
         ).astype("datetime64[ns, UTC]")
         fresh["content_sha"] = pd.array(content_digests(fresh), dtype="string")
+        if old is not None and len(old):
+            old = self._fill_added_columns(old, fresh, index)
         shas_of: dict[str, list[str]] = {}
         for key, sha in zip(window_of_row, fresh["content_sha"].tolist(), strict=True):
             shas_of.setdefault(key, []).append(sha)
@@ -264,6 +266,51 @@ class Store:
         rows = rows.reset_index(drop=True)
         self._atomic(self.path / _PARQUET, lambda p: schema.to_parquet(rows, p))
         self._write_index()
+
+    @staticmethod
+    def _fill_added_columns(old: pd.DataFrame, fresh: pd.DataFrame, index: dict) -> pd.DataFrame:
+        """Stored versions written before a column of ``schema.ADDED_COLUMNS`` existed gain it.
+
+        A fresh row whose content equals a stored row's content apart from an added column
+        the stored row lacks (null) is the same version, now better known: the stored row takes
+        the fresh values and digest (and the index's retrievals the new digest), so upgrading
+        invoicekit makes no new version of every invoice.
+        """
+        import pandas as pd
+
+        from invoicekit import schema
+
+        added = [c for c in schema.ADDED_COLUMNS if c in old.columns and c in fresh.columns]
+        if not added:
+            return old
+        lacking = old[added].isna().all(axis=1).to_numpy(dtype=bool)
+        knows = fresh[added].notna().any(axis=1).to_numpy(dtype=bool)
+        if not lacking.any() or not knows.any():
+            return old
+        old_base = pd.Series(content_digests(old, added=False), index=old.index)
+        fresh_part = fresh[knows]
+        fresh_base = content_digests(fresh_part, added=False)
+        by_base: dict[str, int] = {}
+        for pos, (key, base) in enumerate(
+            zip(_window_keys(fresh_part).tolist(), fresh_base, strict=True)
+        ):
+            by_base.setdefault(f"{key}#{base}", pos)
+        old = old.copy()
+        old_keys = _window_keys(old).tolist()
+        renamed: dict[str, dict[str, str]] = {}
+        for i in map(int, lacking.nonzero()[0]):
+            pos = by_base.get(f"{old_keys[i]}#{old_base.iloc[i]}")
+            if pos is None:
+                continue
+            src = fresh_part.iloc[pos]
+            for c in added:
+                old.iloc[i, old.columns.get_loc(c)] = src[c]
+            renamed.setdefault(old_keys[i], {})[old["content_sha"].iloc[i]] = src["content_sha"]
+            old.iloc[i, old.columns.get_loc("content_sha")] = src["content_sha"]
+        for key, names in renamed.items():
+            for retrieval in (index.get(key) or {}).get("retrievals") or []:
+                retrieval["rows"] = [names.get(sha, sha) for sha in retrieval["rows"]]
+        return old
 
     def _write_raw(self, res: WindowResult, account_name: str | None) -> str:
         rel = Path("raw") / res.window.by / res.account_id / f"{res.window.key}.json"
@@ -493,8 +540,11 @@ def _canon(value: Any) -> str:
     return str(value)
 
 
-def content_digests(df: pd.DataFrame) -> list[str]:
+def content_digests(df: pd.DataFrame, *, added: bool = True) -> list[str]:
     """A digest of each row's content: every schema column but ``account_name``.
+
+    A column of ``schema.ADDED_COLUMNS`` counts only where it is not null (and not at all with
+    ``added=False``), so that a version stored before the column existed keeps its digest.
 
     Examples
     --------
@@ -508,7 +558,8 @@ def content_digests(df: pd.DataFrame) -> list[str]:
 
     from invoicekit import schema
 
-    cols = [c for c in schema.COLUMNS if c not in NOT_CONTENT]
+    late = schema.ADDED_COLUMNS
+    cols = [c for c in schema.COLUMNS if c not in NOT_CONTENT and c not in late]
     values = []
     for c in cols:
         s = df[c]
@@ -516,9 +567,14 @@ def content_digests(df: pd.DataFrame) -> list[str]:
             values.append([None if pd.isna(v) else str(v) for v in s.tolist()])
         else:
             values.append(s.tolist())
+    extra = [(c, df[c].tolist()) for c in late if added and c in df.columns]
     out = []
-    for row in zip(*values, strict=True) if values else [() for _ in range(len(df))]:
+    for i, row in enumerate(zip(*values, strict=True) if values else [() for _ in range(len(df))]):
         text = "\x1f".join(_canon(v) for v in row)
+        for c, vals in extra:
+            v = _canon(vals[i])
+            if v != "\x00":
+                text += f"\x1e{c}={v}"
         out.append(hashlib.sha256(text.encode("utf-8")).hexdigest()[:_SHA_CHARS])
     return out
 

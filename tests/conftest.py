@@ -126,9 +126,7 @@ def s3_bucket(s3_server, request):
             kwargs["ObjectLockEnabledForBucket"] = True
         client.create_bucket(**kwargs)
         if versioning and not object_lock:
-            client.put_bucket_versioning(
-                Bucket=name, VersioningConfiguration={"Status": "Enabled"}
-            )
+            client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         return name, client
 
     return _make

@@ -111,6 +111,83 @@ def test_session_original_handler_is_the_emitter_to_copy() -> None:
     assert called == [1]
 
 
+def test_shared_handlers_emit_through_the_template_until_the_session_registers() -> None:
+    template = botocore.session.Session()
+    emitter = require(template, "_original_handler", "shared_handlers")
+    view = _botocore.shared_handlers(template)
+    bs = botocore.session.Session(event_hooks=view, include_builtin_handlers=False)
+    expect(
+        _botocore.handlers_of(bs) is view,
+        "Session(event_hooks=...) does not keep the given emitter in Session._original_handler",
+        "handlers_of",
+    )
+    client = bs.create_client(
+        "invoicing",
+        region_name="us-east-1",
+        aws_access_key_id="AKIAEXAMPLEEXAMPLE00",
+        aws_secret_access_key="x",
+    )
+    expect(
+        not view.copied,
+        "creating a client registered a handler on its session's emitter (the shared template "
+        "would be copied for every session)",
+        "SharedHandlers",
+    )
+    seen: list[Any] = []
+    client.meta.events.register("before-send", lambda request, **_: seen.append(request))
+    client.meta.events.register("before-send", _answer(200, b'{"InvoiceSummaries": []}'))
+    client.list_invoice_summaries(
+        Selector={"ResourceType": "ACCOUNT_ID", "Value": "111111111111"},
+        Filter={"BillingPeriod": {"Month": 1, "Year": 2025}},
+    )
+    expect(
+        "Authorization" in seen[0].headers,
+        "a session on shared handlers did not sign its request",
+        "SharedHandlers",
+    )
+    called: list[str] = []
+    # a session that registers takes its own copy first; the template and others never see it
+    other = botocore.session.Session(
+        event_hooks=_botocore.shared_handlers(template), include_builtin_handlers=False
+    )
+    bs.register("invoicekit-test-event", lambda **_: called.append("bs"))
+    assert view.copied and not _botocore.handlers_of(other).copied
+    emitter.emit("invoicekit-test-event")
+    other.get_component("event_emitter").emit("invoicekit-test-event")
+    expect(called == [], "a session's handler reached the shared template", "SharedHandlers")
+    bs.get_component("event_emitter").emit("invoicekit-test-event")
+    assert called == ["bs"]
+
+
+def test_new_boto3_session_is_what_boto3_session_builds() -> None:
+    plain = boto3.Session(botocore_session=botocore.session.Session(), region_name="eu-west-1")
+    expect(
+        _botocore.boto3_layout_ok(plain),
+        f"boto3.Session() now sets {sorted(vars(plain))}, not {sorted(_botocore._BOTO3_ATTRIBUTES)}",
+        "new_boto3_session",
+    )
+    bs = fleet._botocore_session(None, None)
+    session = fleet._boto3_session(bs, region_name="eu-west-1")
+    assert type(session) is boto3.Session and _botocore.botocore_session(session) is bs
+    assert _botocore.handlers_of(bs).copied is False  # boto3's handlers were not registered again
+    assert session.region_name == plain.region_name == "eu-west-1"
+    ua = _botocore.botocore_session(plain)
+    assert (bs.user_agent_name, bs.user_agent_version, bs.user_agent_extra) == (
+        ua.user_agent_name,
+        ua.user_agent_version,
+        ua.user_agent_extra,
+    )
+    # boto3's own handlers (from the template) and its data path (resources) are in place
+    kw = {"aws_access_key_id": "AKIAEXAMPLEEXAMPLE00", "aws_secret_access_key": "x"}
+    expect(
+        hasattr(session.client("s3", **kw), "upload_file"),
+        "boto3's S3 transfer methods are missing: its handlers are not in the template",
+        "new_boto3_session",
+    )
+    assert session.resource("s3", **kw).Bucket("b").name == "b"
+    assert session.events is bs.get_component("event_emitter")
+
+
 def test_session_config_cache_is_none_until_parsed_and_shared_when_set(tmp_path) -> None:
     cfg = tmp_path / "config"
     cfg.write_text("[profile a]\nregion = eu-west-1\n")
@@ -456,3 +533,28 @@ def test_answer_error_code_shapes() -> None:
     assert _botocore.response_body(None) == b""
     resp = AWSResponse("http://x", 200, {}, _Raw(b"{}"))
     assert _botocore.response_body(resp) == b"{}"
+
+
+def test_what_the_lean_client_takes_from_botocore() -> None:
+    """invoicekit._lean relies on: the service model's signing name, target prefix, the
+    ListInvoiceSummaries output shape (records and their timestamps), the modeled errors,
+    ``botocore.httpsession.get_cert_path`` and botocore's unsigned-header list."""
+    import boto3
+    import botocore.auth
+    from botocore.httpsession import get_cert_path
+
+    from invoicekit import _lean
+
+    model = (
+        boto3.Session(region_name="us-east-1")
+        .client("invoicing", aws_access_key_id="a", aws_secret_access_key="b")
+        .meta.service_model
+    )
+    lean = _lean._Model(model)
+    assert lean.signing_name == "invoicing" and lean.target_prefix == "Invoicing"
+    assert model.protocol == "json" and model.metadata.get("jsonVersion") == "1.0"
+    assert lean.lists["ListInvoiceSummaries"] == "InvoiceSummaries"
+    assert set(lean.timestamps["ListInvoiceSummaries.item"]) >= {"IssuedDate", "DueDate"}
+    assert {"ThrottlingException", "AccessDeniedException"} <= set(lean.errors)
+    assert get_cert_path(True)
+    assert frozenset(botocore.auth.SIGNED_HEADERS_BLACKLIST) == _lean._UNSIGNED_HEADERS

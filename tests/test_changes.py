@@ -130,6 +130,26 @@ def test_equal_amounts_with_other_digits_are_not_a_change_and_one_cent_is():
     assert gone["change"].tolist() == ["removed"]
 
 
+def test_a_pack_written_before_a_column_was_added_shows_no_change_for_it():
+    rec = {
+        "AccountId": "100000000003",
+        "InvoiceId": "E-2",
+        "InvoiceType": "INVOICE",
+        "BillingPeriod": {"Year": 2026, "Month": 10},
+        "BillSourceAccounts": ["100000000003"],
+        "BaseCurrencyAmount": {"CurrencyCode": "USD", "TotalAmount": "10.00"},
+    }
+    now = schema.to_frame([rec])
+    for col in schema.ADDED_COLUMNS:  # as an old close pack's parquet loads: the column null
+        old = now.copy()
+        old[col] = None
+        assert diff_invoices(old, now).empty
+        # a value that really changed is still a change
+        other = now.copy()
+        other[col] = "100000000009"
+        assert diff_invoices(other, now)["field"].tolist() == [col]
+
+
 def test_an_old_month_whose_events_all_happened_before_the_close_has_no_change(orgs):
     a, b = orgs
     assert not _expected(b, QUIET, T1)

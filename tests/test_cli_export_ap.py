@@ -193,3 +193,37 @@ def test_findings_file_is_checked_instead_of_the_data(files, tmp_path, capsys):
     code, out, _ = run(capsys, "export-ap", "--summaries", str(files["dir"] / "clean.parquet"),
                        "--output", str(tmp_path / "a.csv"), "--findings", str(findings))  # fmt: skip
     assert code == 1 and f"[finding exchange:{invoice_id}:payment]" in out[1]
+
+
+# --------------------------------------------------------------------------------------------
+# --business-units (issue 12): append to tests/test_cli_export_ap.py with the CLI patch
+# --------------------------------------------------------------------------------------------
+
+
+def test_business_units_give_each_invoice_its_cost_center(files, tmp_path, capsys):
+    payer = str(files["clean"]["account_id"].iat[0])
+    mapping = tmp_path / "bu.csv"
+    mapping.write_text(f"payer_account_id,business_unit,cost_center\n{payer},Retail,CC-1\n")
+    code, out, err = run(
+        capsys, "export-ap", "--summaries", str(files["dir"] / "clean.parquet"),
+        "--month", "2026-10", "--output", str(tmp_path / "ap.csv"),
+        "--business-units", str(mapping),
+    )  # fmt: skip
+    assert code == 0, err
+    with open(tmp_path / "ap.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and all(
+        r["cost_center"] == ("CC-1" if r["account_id"] == payer else "") for r in rows
+    )
+    assert any("no business unit" in line for line in out)  # the other payers
+
+
+def test_a_bad_business_units_file_is_exit_2_naming_the_flag(files, tmp_path, capsys):
+    mapping = tmp_path / "bu.csv"
+    mapping.write_text("account_id,business_unit\n12345,X\n")
+    code, _, err = run(
+        capsys, "export-ap", "--summaries", str(files["dir"] / "clean.parquet"),
+        "--month", "2026-10", "--output", str(tmp_path / "ap.csv"),
+        "--business-units", str(mapping),
+    )  # fmt: skip
+    assert code == 2 and len(err) == 1 and "--business-units" in err[0], err

@@ -338,3 +338,30 @@ def test_rate_per_account_paces_each_account(make_sandbox, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main([*argv, "--rate-per-account", "fast"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("client", ["lean", "boto3"])
+def test_fetch_reports_the_throttled_answers_it_absorbed(make_sandbox, tmp_path, capsys, client):
+    """A 2 requests/s limit the loader is not told of: throttled answers are retried and
+    counted (the sandbox's own count of 429s), none fails a window, both clients agree."""
+    sb = make_sandbox(accounts=2, months=4, rate_limit=2)
+    out = tmp_path / f"{client}.parquet"
+    code = main(
+        ["fetch", "--config", str(sb.fleet_config), "--from", "2026-07", "--to", "2026-10",
+         "--output", str(out), "--no-progress", "--client", client]
+    )  # fmt: skip
+    stdout, stderr = capsys.readouterr()
+    assert code == EXIT_OK, stderr
+    assert f"  throttled answers: {sb.stats()['throttled']} (" in stdout
+    assert sorted(schema.from_parquet(out)["invoice_id"]) == sorted(
+        i["InvoiceId"]
+        for i in sb.org.invoices
+        if (i["BillingPeriod"]["Year"], i["BillingPeriod"]["Month"])
+        in {(2026, m) for m in (7, 8, 9, 10)}
+    )
+
+
+def test_fetch_refuses_an_unknown_client(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(_fetch(tmp_path, "--from", "2026-09", "--to", "2026-10", "--client", "curl"))
+    assert exc.value.code == EXIT_BAD_INPUT

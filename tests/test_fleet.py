@@ -370,6 +370,43 @@ def test_sessions_are_cached_per_account_and_thread_safe(aws_files: Path) -> Non
     assert fleet.session_for(fleet.accounts[0]) is results[0]
 
 
+def test_a_handler_registered_on_one_account_session_stays_with_that_account(
+    aws_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Account sessions share botocore's handlers copy-on-write: what one registers is its own."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION")  # each profile's region, not the environment's
+    fleet = load_fleet(
+        write(
+            aws_files,
+            HEADER + 'accounts:\n  - id: "111111111111"\n    profile: retail\n'
+            '  - id: "222222222222"\n    profile: org\n',
+        )
+    )
+    first, second = (fleet.session_for(a) for a in fleet.account_ids)
+    sent: list[str] = []
+
+    def refuse(request, **_):
+        sent.append(request.url)
+        raise RuntimeError("stop before sending")
+
+    first.events.register("before-send.sts", refuse)
+    kw = {"aws_access_key_id": "AKIAEXAMPLEEXAMPLE00", "aws_secret_access_key": "x"}
+    with pytest.raises(RuntimeError, match="stop before sending"):
+        first.client("sts", **kw).get_caller_identity()
+    other = second.client("sts", **kw)
+
+    def stop_other(**_):
+        raise LookupError("the other account's own handler")
+
+    other.meta.events.register("before-send.sts", stop_other)
+    with pytest.raises(LookupError):  # first's handler (registered earlier) did not run
+        other.get_caller_identity()
+    assert len(sent) == 1
+    # each session still has its own profile's settings and credentials
+    assert (first.region_name, second.region_name) == ("eu-west-1", "us-east-1")
+    assert first.get_credentials().access_key != second.get_credentials().access_key
+
+
 def test_unknown_account_is_refused() -> None:
     fleet = Fleet.from_accounts(["111111111111"])
     with pytest.raises(ConfigError, match="account 999999999999 is not in the fleet"):

@@ -19,10 +19,12 @@ EXPECTED = [
     "02_currency_reconciliation.ipynb",
     "03_batch_download_pdfs.ipynb",
     "04_month_end_close.ipynb",
+    "05_chargeback_by_business_unit.ipynb",
+    "06_invoice_vs_cost_and_usage.ipynb",
 ]
 
 
-def test_the_four_companion_notebooks_exist():
+def test_the_companion_notebooks_exist():
     assert [p.name for p in NOTEBOOKS] == EXPECTED
 
 
@@ -101,6 +103,8 @@ CORE_NOTEBOOKS = [
     "02_currency_reconciliation.ipynb",
     "03_batch_download_pdfs.ipynb",
     "04_month_end_close.ipynb",
+    "05_chargeback_by_business_unit.ipynb",
+    "06_invoice_vs_cost_and_usage.ipynb",
 ]
 
 

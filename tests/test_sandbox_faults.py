@@ -280,3 +280,53 @@ def test_document_faults_answer_like_s3(make_sandbox, faults, status, code):
     stats = sb.stats()
     assert stats["requests"]["Document"] == {account.account_id: 1}
     assert (stats["throttled"], stats["errors"]) == ((1, 0) if status == 503 else (0, 1))
+
+
+def test_per_account_rate_limits_spread_by_index_or_mapped(make_sandbox):
+    from invoicekit.sandbox._faults import parse_rate_limit, rate_limits
+
+    sb = make_sandbox(accounts=3, months=1, rate_limit=[1, 50])
+    ids = [a.account_id for a in sb.org.accounts]
+    bucket = rate_limits([1, 50], ids)
+    assert [bucket.rate_for(a) for a in ids] == [1.0, 50.0, 1.0]  # cycling by account index
+    assert _admin_config(sb)["rate_limit"] == [1, 50]
+    # on the wire: the 1 request/s account is throttled on its second quick call, the
+    # 50 requests/s account is not
+    codes = {}
+    for account in sb.org.accounts[:2]:
+        client = client_for(sb, account)
+        kwargs = list_kwargs(sb, account)
+        got = []
+        for _ in range(3):
+            try:
+                client.list_invoice_summaries(**kwargs)
+                got.append("ok")
+            except client.exceptions.ThrottlingException:
+                got.append("throttled")
+        codes[account.account_id] = got
+    assert codes[ids[0]][:2] == ["ok", "throttled"]
+    assert codes[ids[1]] == ["ok"] * 3
+    # a mapping limits the accounts it names; the command line takes all three forms
+    mapped = rate_limits({ids[0]: 2}, ids)
+    assert mapped.rate_for(ids[0]) == 2.0 and mapped.rate_for(ids[1]) is None
+    assert parse_rate_limit("5") == 5.0
+    assert parse_rate_limit("1,5,50") == (1.0, 5.0, 50.0)
+    assert parse_rate_limit(f"{ids[0]}=2") == {ids[0]: 2.0}
+    for bad in ("0", "fast", "1,x", f"{ids[0]}=2,5"):
+        with pytest.raises(ValueError, match="rate limit"):
+            parse_rate_limit(bad)
+
+
+def _admin_config(sb) -> dict:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(sb.endpoint_url + "/_sandbox/config") as resp:  # noqa: S310
+        return json.load(resp)
+
+
+def test_a_child_sandbox_takes_a_spread_of_limits():
+    with start(
+        accounts=2, months=1, today="2026-11-25", rate_limit=[1, 50], in_process=False
+    ) as sb:
+        assert _admin_config(sb)["rate_limit"] == [1.0, 50.0]

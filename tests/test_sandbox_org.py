@@ -256,7 +256,9 @@ def test_periods_end_with_the_last_closed_month(org):
     assert build_organization(accounts=1, months=1, today="2026-03-31").periods == [(2026, 2)]
 
 
-def test_every_account_has_one_anniversary_invoice_per_period_issued_early_next_month(org):
+def test_every_account_has_one_anniversary_invoice_per_unit_and_period_issued_early_next_month(
+    org,
+):
     seen = defaultdict(int)
     limit = datetime(2026, 11, 25, tzinfo=UTC).timestamp()
     for inv in org.invoices:
@@ -272,8 +274,14 @@ def test_every_account_has_one_anniversary_invoice_per_period_issued_early_next_
         assert (issued.year, issued.month) == next_month
         assert 1 <= issued.day <= 3
         assert inv["InvoiceFrequency"] == "RECURRING" and inv["Entity"]["BillingEntity"] == "AWS"
-    expected = {(a.account_id, y, m) for a in org.accounts for (y, m) in org.periods}
-    assert set(seen) == expected and set(seen.values()) == {1}
+    # one per invoice unit as configured at the month's end, plus the payer's default invoice
+    expected = {
+        (a.account_id, y, m): 1 + len(org.units_at_month_end(a.account_id, (y, m)))
+        for a in org.accounts
+        for (y, m) in org.periods
+    }
+    assert dict(seen) == expected
+    assert max(expected.values()) > 1, "the default organization has payers with units"
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,6 +431,7 @@ def test_line_items_sum_to_each_invoice_base_subtotal(org):
         sums[item["invoice_id"]] += d(item["amount_usd"])
         if item["billing_entity"] == "AWS" and item["line_item_type"] == "Usage":
             aws_by_cell[(item["account_id"], item["billing_period"])] += d(item["amount_usd"])
+    anniversary_by_cell = defaultdict(Decimal)
     for inv in org.invoices:
         if "CommercialInvoiceId" in inv:  # a tax invoice restates its commercial invoice
             continue
@@ -430,9 +439,31 @@ def test_line_items_sum_to_each_invoice_base_subtotal(org):
         assert sums.pop(inv["InvoiceId"]) == sub, inv["InvoiceId"]
         if inv["BillType"] == "ANNIVERSARY":
             bp = inv["BillingPeriod"]
-            cell = (inv["AccountId"], f"{bp['Year']}-{bp['Month']:02d}")
-            assert aws_by_cell[cell] == sub
+            anniversary_by_cell[(inv["AccountId"], f"{bp['Year']}-{bp['Month']:02d}")] += sub
+    # the month's usage is billed exactly once, across the default and the units' invoices
+    assert dict(aws_by_cell) == dict(anniversary_by_cell)
     assert sums == {}, "every line item belongs to an invoice"
+
+
+def test_line_items_name_a_member_account_of_the_invoice_unit_that_bills_them(org):
+    members = {p: {m.account_id for m in ms} for p, ms in org.members.items()}
+    assert set(members) == {a.account_id for a in org.accounts}
+    for payer, ms in org.members.items():
+        assert ms[0].account_id == payer and len(ms) >= 3
+        assert all(m.payer_account_id == payer and m.attributes for m in ms)
+    for item in org.line_items:
+        assert item["usage_account_id"] in members[item["account_id"]]
+        inv = org.invoices_by_id(item["invoice_id"])[0]
+        if inv["BillType"] != "ANNIVERSARY":
+            continue
+        period = tuple(int(x) for x in item["billing_period"].split("-"))
+        units = {u["InvoiceUnitArn"]: u for u in org.units_at_month_end(inv["AccountId"], period)}
+        arn = org.unit_of_invoice(inv["InvoiceId"])
+        in_units = {a for u in units.values() for a in u["Rule"]["LinkedAccounts"]}
+        if arn is None:  # the default invoice bills the accounts in no unit
+            assert item["usage_account_id"] not in in_units
+        else:
+            assert item["usage_account_id"] in units[arn]["Rule"]["LinkedAccounts"]
 
 
 def test_cost_and_usage_view_agrees_with_the_invoices(org):

@@ -29,7 +29,7 @@ CONTRACT_COLUMNS = [
     "invoice_frequency", "billing_period", "issued_date", "due_date", "invoicing_entity",
     "billing_entity", "receiver_role", "original_invoice_id", "commercial_invoice_id",
     "purchase_order_number", "einvoice_delivery_status", "tax_authority_status",
-    "bill_source_accounts_count",
+    "bill_source_account", "bill_source_accounts_count",
     "base_currency", "base_total", "base_total_before_tax", "base_subtotal", "base_discounts",
     "base_taxes", "base_fees", "base_fx_rate", "base_fx_source",
     "tax_currency", "tax_total", "tax_total_before_tax", "tax_subtotal", "tax_discounts",
@@ -678,3 +678,66 @@ def test_check_view_names_the_argument_and_the_fix(view: object, name: str, mess
         schema.check_view(view, name)
     assert str(exc.value).startswith(message)
     assert isinstance(exc.value, ValueError)
+
+
+# -- bill_source_account -------------------------------------------------------------------------
+
+
+def test_bill_source_account_is_the_listed_account_and_null_when_none_is_listed(
+    frame: pd.DataFrame,
+) -> None:
+    by_id = frame.set_index("invoice_id")["bill_source_account"]
+    assert by_id["EUINGB25-123456"] == USD_INVOICE["BillSourceAccounts"][0]
+    assert pd.isna(by_id["EUINDE25-654321"])  # a count but no list
+    assert pd.isna(by_id["MIN-1"])
+    one = schema.to_frame([{**MINIMAL, "BillSourceAccounts": ["123456789012"]},
+                           {**MINIMAL, "BillSourceAccounts": []}])  # fmt: skip
+    assert one["bill_source_account"].tolist()[0] == "123456789012"
+    assert pd.isna(one["bill_source_account"].tolist()[1])
+    assert one["bill_source_accounts_count"].tolist() == [1, 0]
+
+
+def test_bill_source_account_through_botocore_and_both_file_formats(tmp_path: Path) -> None:
+    df = schema.to_frame(botocore_parsed([USD_INVOICE, MINIMAL]))
+    assert df["bill_source_account"].tolist()[0] == "111111111111"
+    schema.to_csv(df, tmp_path / "a.csv")
+    schema.to_parquet(df, tmp_path / "a.parquet")
+    pd.testing.assert_frame_equal(schema.from_csv(tmp_path / "a.csv"), df)
+    pd.testing.assert_frame_equal(schema.from_parquet(tmp_path / "a.parquet"), df)
+
+
+def _without_bill_source_account(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=["bill_source_account"])
+
+
+def test_files_written_before_bill_source_account_load_with_it_null(
+    frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    old = _without_bill_source_account(frame)
+    schema.to_csv(old, tmp_path / "old.csv")
+    schema.to_parquet(old, tmp_path / "old.parquet")
+    for back in (
+        schema.from_csv(tmp_path / "old.csv"),
+        schema.from_parquet(tmp_path / "old.parquet"),
+    ):
+        assert list(back.columns) == CONTRACT_COLUMNS
+        assert back["bill_source_account"].dtype == STRING
+        assert back["bill_source_account"].isna().all()
+        pd.testing.assert_frame_equal(_without_bill_source_account(back), old)
+
+
+def test_an_old_file_with_extra_columns_gains_the_column_before_the_count(tmp_path: Path) -> None:
+    old = _without_bill_source_account(schema.to_frame([USD_INVOICE]))
+    old["store_window"] = "2025-01"
+    schema.to_parquet(old, tmp_path / "old.parquet")
+    back = schema.from_parquet(tmp_path / "old.parquet")
+    cols = list(back.columns)
+    assert cols.index("bill_source_account") + 1 == cols.index("bill_source_accounts_count")
+    assert cols[-1] == "store_window"
+
+
+def test_a_table_that_is_not_an_invoice_frame_is_left_alone(tmp_path: Path) -> None:
+    pd.DataFrame({"account_id": ["111111111111"], "business_unit": ["Retail"]}).to_csv(
+        tmp_path / "other.csv", index=False
+    )
+    assert list(schema.from_csv(tmp_path / "other.csv").columns) == ["account_id", "business_unit"]

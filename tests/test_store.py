@@ -321,3 +321,83 @@ def test_a_version_1_store_is_read_and_upgraded_on_the_next_save(tmp_path):
         Decimal("35.00"),
     ]
     assert sorted(upgraded.load()["invoice_id"]) == ["E-1", "E-3"]
+
+
+# -- stores written before schema.bill_source_account ---------------------------------------------
+
+# The digest invoicekit 0.3 (before ``bill_source_account`` existed) stored for
+# ``_record(A, "E-1", 2026, 1, "10.00")`` with ``BillSourceAccounts [A]``, count 3: stores on disk
+# hold such digests, so they must not change.
+DIGEST_BEFORE_BILL_SOURCE_ACCOUNT = "d7cb7ba9e0988ef591f8ee5b"
+
+
+def _with_source(record: dict, source: str | None, count: int = 3) -> dict:
+    out = dict(record, BillSourceAccountsTotalCount=count)
+    if source is not None:
+        out["BillSourceAccounts"] = [source]
+    return out
+
+
+def test_stored_digests_are_unchanged_by_the_bill_source_account_column():
+    from invoicekit.store import content_digests
+
+    frame = schema.to_frame([_with_source(_record(A, "E-1", 2026, 1, "10.00"), A)])
+    assert frame["bill_source_account"].tolist() == [A]
+    assert content_digests(frame, added=False) == [DIGEST_BEFORE_BILL_SOURCE_ACCOUNT]
+    # a null bill_source_account counts as the column not being there
+    assert content_digests(frame.assign(bill_source_account=None)) == [
+        DIGEST_BEFORE_BILL_SOURCE_ACCOUNT
+    ]
+    assert content_digests(frame) != [DIGEST_BEFORE_BILL_SOURCE_ACCOUNT]  # a known one counts
+
+
+def _drop_column_from_store(root) -> None:
+    import pyarrow.parquet as pq
+
+    path = root / "summaries.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.drop(["bill_source_account"]), path)
+    assert "bill_source_account" not in pq.read_schema(path).names
+
+
+def test_a_store_written_before_the_column_loads_it_null_and_a_refetch_fills_it_in(tmp_path):
+    store = Store(tmp_path / "s")
+    old_recs = [
+        _with_source(_record(A, "E-1", 2026, 1, "10.00"), None),
+        _with_source(_record(A, "E-2", 2026, 1, "20.00"), None),
+    ]
+    _save(store, [_result(A, JAN, old_recs, T_APR30)])
+    _drop_column_from_store(store.path)
+
+    old = Store(store.path)
+    loaded = old.load()
+    assert list(loaded.columns) == schema.COLUMNS
+    assert loaded["bill_source_account"].isna().all()
+
+    # The same invoices again, now with their bill source account, and E-2 also re-priced.
+    again = [
+        _with_source(_record(A, "E-1", 2026, 1, "10.00"), A),
+        _with_source(_record(A, "E-2", 2026, 1, "21.00"), B),
+    ]
+    _save(old, [_result(A, JAN, again, T_JUN)])
+    after = Store(store.path)
+    e1 = after.history(invoice_id="E-1")
+    assert len(e1) == 1, "filling in bill_source_account is no new version"
+    assert e1["bill_source_account"].tolist() == [A]
+    assert e1["retrieved_at"].tolist() == [pd_ts(T_APR30)]  # still the first retrieval
+    e2 = after.history(invoice_id="E-2")
+    assert e2["base_total"].tolist() == [Decimal("20.00"), Decimal("21.00")]
+    assert e2["current"].tolist() == [False, True]
+    current = after.load().set_index("invoice_id")
+    assert current["bill_source_account"].to_dict() == {"E-1": A, "E-2": B}
+    # two retrievals (E-2 changed); the first one now knows E-1's bill source account
+    retrievals = after.index[f"billing_period/{A}/{JAN.key}"]["retrievals"]
+    assert len(retrievals) == 2
+    first = after.as_of(T_APR30).set_index("invoice_id")["bill_source_account"]
+    assert first["E-1"] == A and first.isna()["E-2"]
+
+
+def pd_ts(t: datetime):
+    import pandas as pd
+
+    return pd.Timestamp(t)

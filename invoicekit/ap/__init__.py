@@ -12,7 +12,9 @@ reference: every column, the rules each target documents, the ledger, exit codes
 * :mod:`invoicekit.ap.formats`: column lists and writers (:data:`AP_FORMATS`);
 * :mod:`invoicekit.ap.ledger`: :func:`read_ledger`, :func:`append_ledger`,
   :func:`read_acceptance`;
-* :mod:`invoicekit.ap.mapping`: supplier, GL account and tax code per invoicing entity.
+* :mod:`invoicekit.ap.mapping`: supplier, GL account and tax code per invoicing entity;
+* ``business_units=``: each invoice's business unit, cost center and GL account from the
+  chargeback's mapping (:mod:`invoicekit.business_units`, docs/chargeback.md).
 
 Examples
 --------
@@ -31,11 +33,14 @@ from __future__ import annotations
 from invoicekit.ap.export import APExport, export_ap
 from invoicekit.ap.formats import (
     AP_FORMATS,
+    GENERIC_BUSINESS_UNIT_COLUMNS,
     GENERIC_COLUMNS,
+    NETSUITE_BUSINESS_UNIT_COLUMNS,
     NETSUITE_COLUMNS,
     NETSUITE_CREDIT_COLUMNS,
     ORACLE_INVOICE_COLUMNS,
     ORACLE_INVOICES_FILE,
+    ORACLE_LINE_BUSINESS_UNIT_COLUMNS,
     ORACLE_LINE_COLUMNS,
     ORACLE_LINES_FILE,
     XERO_COLUMNS,
@@ -48,13 +53,16 @@ __all__ = [
     "AP_FORMATS",
     "APExport",
     "APMapping",
+    "GENERIC_BUSINESS_UNIT_COLUMNS",
     "GENERIC_COLUMNS",
     "LEDGER_COLUMNS",
     "MAPPING_KEYS",
+    "NETSUITE_BUSINESS_UNIT_COLUMNS",
     "NETSUITE_COLUMNS",
     "NETSUITE_CREDIT_COLUMNS",
     "ORACLE_INVOICES_FILE",
     "ORACLE_INVOICE_COLUMNS",
+    "ORACLE_LINE_BUSINESS_UNIT_COLUMNS",
     "ORACLE_LINES_FILE",
     "ORACLE_LINE_COLUMNS",
     "XERO_COLUMNS",

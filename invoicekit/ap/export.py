@@ -14,6 +14,11 @@ The rules, in the order they apply (docs/ap.md):
    are given); an error finding on an invoice the export would write blocks it (exit 1),
    unless the finding is accepted (``accept``). The acceptance is recorded in the ledger.
 6. **Write** the format's files atomically, then append one ledger row per invoice.
+
+With a business-unit mapping (``business_units=``, :mod:`invoicekit.business_units`) every invoice
+also carries its business unit, cost center and GL account, resolved as the chargeback does
+(invoice unit > member account > payer); an invoice no mapping covers is exported with them
+empty and listed in :attr:`APExport.unallocated`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -128,6 +133,8 @@ class APExport:
     blocking: pd.DataFrame = field(default_factory=pd.DataFrame)
     accepted: dict[str, str] = field(default_factory=dict)
     exported_before: tuple[str, ...] = ()  # dates the ledger's rows in scope were exported
+    unallocated: list[str] = field(default_factory=list)  # invoices no business unit covers
+    notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -193,6 +200,14 @@ class APExport:
                 f"Left out {self._counts(already)} already in the ledger (use --reexport to "
                 "export them again)."
             )
+        if self.unallocated:
+            shown = ", ".join(self.unallocated[:5]) + (", ..." if len(self.unallocated) > 5 else "")
+            lines.append(
+                f"{documents.plural(len(self.unallocated), 'invoice')} no business unit of the "
+                f"mapping covers (exported without cost center): {shown}. Map them (see "
+                "invoicekit chargeback) and export again with --reexport."
+            )
+        lines.extend(self.notes)
         if self.accepted:
             lines.append(
                 "Accepted findings recorded in the ledger: "
@@ -300,9 +315,15 @@ def _day(value: Any) -> Any:
     return (t.tz_convert("UTC") if t.tzinfo else t).date()
 
 
-def _records(rows: pd.DataFrame, kinds: np.ndarray, mapping: APMapping) -> list[APInvoice]:
+def _records(
+    rows: pd.DataFrame,
+    kinds: np.ndarray,
+    mapping: APMapping,
+    charged: pd.DataFrame | None = None,
+) -> list[APInvoice]:
     out = []
-    for r, kind in zip(rows.to_dict("records"), kinds, strict=True):
+    charges = charged.to_dict("records") if charged is not None else [None] * len(rows)
+    for r, kind, c in zip(rows.to_dict("records"), kinds, charges, strict=True):
         view = "payment" if _text(r.get("payment_currency")) else "base"
         currency = _text(r.get(f"{view}_currency"))
         if not currency:
@@ -313,6 +334,15 @@ def _records(rows: pd.DataFrame, kinds: np.ndarray, mapping: APMapping) -> list[
 
         def q(component: str, r: dict = r, view: str = view, currency: str = currency) -> Decimal:
             return quantize(_decimal(r.get(f"{view}_{component}")), currency)
+
+        entity = _text(r.get("invoicing_entity"))
+        booking = mapping.booking(entity)
+        business_unit = cost_center = ""
+        if c is not None and c["status"] == "allocated":
+            business_unit, cost_center = c["business_unit"] or "", c["cost_center"] or ""
+            if c["gl_account"]:  # the business unit's account; tax follows unless mapped apart
+                tax = mapping.value(entity, "tax_account") or c["gl_account"]
+                booking = replace(booking, gl_account=c["gl_account"], tax_account=tax)
 
         out.append(
             APInvoice(
@@ -334,7 +364,9 @@ def _records(rows: pd.DataFrame, kinds: np.ndarray, mapping: APMapping) -> list[
                 total=q("total"),
                 po_number=_text(r.get("purchase_order_number")),
                 original_invoice_id=_text(r.get("original_invoice_id")),
-                booking=mapping.booking(_text(r.get("invoicing_entity"))),
+                booking=booking,
+                business_unit=business_unit,
+                cost_center=cost_center,
             )
         )
     return out
@@ -397,6 +429,8 @@ def export_ap(
     supplier_site: str | None = None,
     business_unit: str | None = None,
     source: str | None = None,
+    business_units: Any = None,
+    units: pd.DataFrame | None = None,
 ) -> APExport:
     """Export one billing month's payable invoices for accounts payable, never twice.
 
@@ -438,6 +472,17 @@ def export_ap(
     source : str, optional
         oracle-ap ``SOURCE`` (a Payables source you defined); default the fleet file's
         ``ap: source``, else ``"INVOICEKIT"``.
+    business_units : path, Fleet, DataFrame or BusinessUnits, optional
+        The business-unit mapping of :func:`invoicekit.business_units.read_business_units`
+        (default: the ``business_units:`` section of ``fleet``, if it has one). Each invoice
+        carries its business unit and cost center (generic ``business_unit``,
+        ``cost_center``; oracle-ap ``COST_CENTER_SEGMENT``; netsuite ``Department``,
+        ``Class``; xero tracking categories) and the business unit's ``gl_account`` when its
+        row gives one; see docs/chargeback.md.
+    units : pandas.DataFrame, optional
+        :func:`invoicekit.read_invoice_units`' frame, for mappings that name invoice units;
+        default: read from the fleet (``business_units`` or ``fleet``) as of each exported
+        month's end when the mapping needs them.
 
     Returns
     -------
@@ -478,6 +523,7 @@ def export_ap(
     maps = load_mapping(
         mapping, fleet_ap=fleet_ap, supplier_site=supplier_site, business_unit=business_unit
     )
+    charge_map = _business_units(business_units, fleet)
     accepted_all = read_acceptance(accept)
     book = read_ledger(ledger_path)
 
@@ -582,7 +628,18 @@ def export_ap(
             by_invoice.setdefault(inv, []).append(f)
 
     # Build the invoices, in file order: by invoice date, then id.
-    records = _records(rows, row_kinds, maps)
+    charged = None
+    if charge_map is not None:
+        from invoicekit.business_units import invoice_business_units
+
+        if units is None and charge_map[0].has_unit_keys and len(rows):
+            units, result.notes = _read_units(charge_map[1], rows)
+        charged = invoice_business_units(rows, charge_map[0], units=units)
+        result.unallocated = [
+            i for i, st in zip(charged["invoice_id"], charged["status"], strict=True)
+            if st != "allocated"
+        ]  # fmt: skip
+    records = _records(rows, row_kinds, maps, charged)
     records.sort(key=lambda r: (r.issued is None, r.issued or 0, r.invoice_id))
     if format == "oracle-ap":
         start = _oracle_start(book, invoice_id_start)
@@ -593,7 +650,9 @@ def export_ap(
         )
     if _formats.output_is_directory(format):
         _ensure_dir(output)
-    files = _formats.render(format, records, output, source=source)
+    files = _formats.render(
+        format, records, output, source=source, business_units=charge_map is not None
+    )
     for f in files:
         try:
             write_bytes(f.path, f.text.encode("utf-8"), mkdir=False)
@@ -697,6 +756,41 @@ def _with_ids(findings: pd.DataFrame) -> pd.DataFrame:
             out[c] = None
     out["finding_id"] = finding_ids(out)
     return out
+
+
+def _business_units(source: Any, fleet: Any) -> tuple[Any, Any] | None:
+    """``(BusinessUnits, the fleet to read units from or None)``, or None without a mapping."""
+    from invoicekit.business_units import read_business_units
+
+    if isinstance(fleet, str | os.PathLike):
+        from invoicekit.fleet import load_fleet
+
+        fleet = load_fleet(fleet)
+    if source is None:
+        if fleet is None or getattr(fleet, "business_units", None) is None:
+            return None
+        source = fleet
+    holder = source if hasattr(source, "accounts") else fleet
+    return read_business_units(source, name="business_units"), holder
+
+
+def _read_units(fleet: Any, rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The invoice units as of the end of each month of ``rows``, read from ``fleet``."""
+    if fleet is None or not hasattr(fleet, "accounts"):
+        raise InvalidArgumentError(
+            "business_units names invoice units, but no units were given: pass units= "
+            "(--units FILE, written by `invoicekit units`) or a fleet to read them from"
+        )
+    from invoicekit.units import read_invoice_units
+
+    labels = sorted({months.month_str(p) for p in rows["billing_period"].astype(object)})
+    frame = read_invoice_units(fleet, months=(labels[0], labels[-1]))
+    notes = [
+        f"The invoice units of account {f.get('account_id')} could not be read "
+        f"({f.get('code')}): its invoices were charged by bill source account or payer."
+        for f in frame.attrs.get("failures") or []
+    ]
+    return frame, notes
 
 
 def _fleet_ap(fleet: Any) -> dict[str, Any]:

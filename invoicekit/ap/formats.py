@@ -37,6 +37,12 @@ __all__ = [
     "XERO_MAX_INVOICES",
     "ORACLE_LIMITS",
     "XERO_DEFAULT_TAX_TYPE",
+    "GENERIC_BUSINESS_UNIT_COLUMNS",
+    "ORACLE_LINE_BUSINESS_UNIT_COLUMNS",
+    "NETSUITE_BUSINESS_UNIT_COLUMNS",
+    "XERO_TRACKING_BUSINESS_UNIT",
+    "XERO_TRACKING_COST_CENTER",
+    "columns",
     "APInvoice",
     "APFile",
     "render",
@@ -171,6 +177,24 @@ XERO_MAX_INVOICES = 500
 #: own to AWS's (which is its own line).
 XERO_DEFAULT_TAX_TYPE = "Tax Exempt"
 
+# With a business-unit mapping (``export_ap(business_units=...)``, docs/chargeback.md) every
+# invoice carries its business unit and cost center; without one the files are unchanged.
+#: ``generic``: appended after :data:`GENERIC_COLUMNS` (``gl_account`` is the business unit's
+#: when its mapping row gives one).
+GENERIC_BUSINESS_UNIT_COLUMNS: list[str] = ["business_unit", "cost_center"]
+#: ``oracle-ap``: appended to the lines table. Payables overlays ``COST_CENTER_SEGMENT`` on the
+#: cost-center segment of the line's distribution account at import; ``DIST_CODE_CONCATENATED``
+#: takes the business unit's ``gl_account`` (the full account combination) when given.
+ORACLE_LINE_BUSINESS_UNIT_COLUMNS: list[str] = ["COST_CENTER_SEGMENT"]
+#: ``netsuite``: appended to both imports: the line's department (the cost center) and class
+#: (the business unit).
+NETSUITE_BUSINESS_UNIT_COLUMNS: list[str] = ["Department", "Class"]
+#: ``xero``: the tracking categories (``TrackingName1``/``TrackingOption1`` and
+#: ``TrackingName2``/``TrackingOption2``) the business unit and the cost center go to; create
+#: these two tracking categories in Xero, with the business units and cost centers as options.
+XERO_TRACKING_BUSINESS_UNIT = "Business unit"
+XERO_TRACKING_COST_CENTER = "Cost center"
+
 
 @dataclass(frozen=True)
 class APInvoice:
@@ -196,6 +220,8 @@ class APInvoice:
     original_invoice_id: str
     booking: Booking
     target_id: int | None = None  # oracle-ap INVOICE_ID
+    business_unit: str = ""  # the chargeback business unit (not oracle's OPERATING_UNIT)
+    cost_center: str = ""
 
     @property
     def credit(self) -> bool:
@@ -258,7 +284,32 @@ def _too_long(value: str, column: str, inv: APInvoice, fix: str) -> InvalidArgum
     )
 
 
-def _generic(invoices: Sequence[APInvoice], output: Path, source: str) -> list[APFile]:
+def columns(fmt: str, business_units: bool = False) -> dict[str, list[str]]:
+    """The header of each file of ``fmt`` (``{"invoices": [...], ...}``), with or without the
+    business-unit columns.
+
+    Examples
+    --------
+    >>> columns("generic", business_units=True)["invoices"][-3:]
+    ['tax_code', 'business_unit', 'cost_center']
+    """
+    extra = business_units
+    if fmt == "generic":
+        return {"invoices": GENERIC_COLUMNS + (GENERIC_BUSINESS_UNIT_COLUMNS if extra else [])}
+    if fmt == "oracle-ap":
+        lines = ORACLE_LINE_COLUMNS + (ORACLE_LINE_BUSINESS_UNIT_COLUMNS if extra else [])
+        return {"invoices": ORACLE_INVOICE_COLUMNS, "lines": lines}
+    if fmt == "netsuite":
+        more = NETSUITE_BUSINESS_UNIT_COLUMNS if extra else []
+        return {"bills": NETSUITE_COLUMNS + more, "credits": NETSUITE_CREDIT_COLUMNS + more}
+    if fmt == "xero":
+        return {"bills": XERO_COLUMNS}
+    raise InvalidArgumentError(f"format={fmt!r} is not one of {', '.join(AP_FORMATS)}")
+
+
+def _generic(
+    invoices: Sequence[APInvoice], output: Path, source: str, bu: bool = False
+) -> list[APFile]:
     rows = [
         [
             inv.invoice_id,
@@ -282,14 +333,17 @@ def _generic(invoices: Sequence[APInvoice], output: Path, source: str) -> list[A
             inv.view,
             inv.booking.gl_account,
             inv.booking.tax_code or "",
+            *((inv.business_unit, inv.cost_center) if bu else ()),
         ]
         for inv in invoices
     ]
     ids = tuple(i.invoice_id for i in invoices)
-    return [APFile(output, _csv(GENERIC_COLUMNS, rows), ids)]
+    return [APFile(output, _csv(columns("generic", bu)["invoices"], rows), ids)]
 
 
-def _oracle(invoices: Sequence[APInvoice], output: Path, source: str) -> list[APFile]:
+def _oracle(
+    invoices: Sequence[APInvoice], output: Path, source: str, bu: bool = False
+) -> list[APFile]:
     headers, lines = [], []
     for inv in invoices:
         b = inv.booking
@@ -348,16 +402,22 @@ def _oracle(invoices: Sequence[APInvoice], output: Path, source: str) -> list[AP
                     account,
                     (b.tax_code or "") if kind == "ITEM" else "",
                     (b.tax_code or "") if kind == "TAX" else "",
+                    *((inv.cost_center,) if bu else ()),
                 ]
             )
     ids = tuple(i.invoice_id for i in invoices)
     return [
         APFile(output / ORACLE_INVOICES_FILE, _csv(ORACLE_INVOICE_COLUMNS, headers), ids),
-        APFile(output / ORACLE_LINES_FILE, _csv(ORACLE_LINE_COLUMNS, lines), ids, records=False),
+        APFile(
+            output / ORACLE_LINES_FILE,
+            _csv(columns("oracle-ap", bu)["lines"], lines),
+            ids,
+            records=False,
+        ),
     ]
 
 
-def _netsuite_rows(inv: APInvoice, sign: int, credit: bool) -> list[list[str]]:
+def _netsuite_rows(inv: APInvoice, sign: int, credit: bool, bu: bool = False) -> list[list[str]]:
     b = inv.booking
     head = [
         inv.invoice_id,
@@ -376,6 +436,8 @@ def _netsuite_rows(inv: APInvoice, sign: int, credit: bool) -> list[list[str]]:
         out.append([*head, b.tax_account, _amount(sign * inv.taxes), "tax", b.tax_code or ""])
     if credit:
         out = [[*r, inv.original_invoice_id] for r in out]
+    if bu:
+        out = [[*r, inv.cost_center, inv.business_unit] for r in out]
     return out
 
 
@@ -383,25 +445,28 @@ def _netsuite_credits_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}-vendor-credits{output.suffix or '.csv'}")
 
 
-def _netsuite(invoices: Sequence[APInvoice], output: Path, source: str) -> list[APFile]:
+def _netsuite(
+    invoices: Sequence[APInvoice], output: Path, source: str, bu: bool = False
+) -> list[APFile]:
     bills = [i for i in invoices if not i.credit]
     credits = [i for i in invoices if i.credit]
-    rows = [r for inv in bills for r in _netsuite_rows(inv, 1, False)]
-    files = [APFile(output, _csv(NETSUITE_COLUMNS, rows), tuple(i.invoice_id for i in bills))]
+    cols = columns("netsuite", bu)
+    rows = [r for inv in bills for r in _netsuite_rows(inv, 1, False, bu)]
+    files = [APFile(output, _csv(cols["bills"], rows), tuple(i.invoice_id for i in bills))]
     if credits:
         # A vendor credit's amounts are positive: the record itself is the credit.
-        crows = [r for inv in credits for r in _netsuite_rows(inv, -1, True)]
+        crows = [r for inv in credits for r in _netsuite_rows(inv, -1, True, bu)]
         files.append(
             APFile(
                 _netsuite_credits_path(output),
-                _csv(NETSUITE_CREDIT_COLUMNS, crows),
+                _csv(cols["credits"], crows),
                 tuple(i.invoice_id for i in credits),
             )
         )
     return files
 
 
-def _xero_rows(inv: APInvoice) -> list[list[str]]:
+def _xero_rows(inv: APInvoice, bu: bool = False) -> list[list[str]]:
     b = inv.booking
     tax_type = b.tax_code or XERO_DEFAULT_TAX_TYPE
     issued = _date(inv.issued, "%d/%m/%Y")
@@ -429,6 +494,12 @@ def _xero_rows(inv: APInvoice) -> list[list[str]]:
                 "Currency": inv.currency,
             }
         )
+        if bu and inv.business_unit:
+            values.update(
+                TrackingName1=XERO_TRACKING_BUSINESS_UNIT, TrackingOption1=inv.business_unit
+            )
+        if bu and inv.cost_center:
+            values.update(TrackingName2=XERO_TRACKING_COST_CENTER, TrackingOption2=inv.cost_center)
         return [values[c] for c in XERO_COLUMNS]
 
     out = [row(inv.description(4000), inv.charges, b.gl_account)]
@@ -442,7 +513,9 @@ def xero_part_path(output: Path, number: int) -> Path:
     return output.with_name(f"{output.stem}-{number}{output.suffix or '.csv'}")
 
 
-def _xero(invoices: Sequence[APInvoice], output: Path, source: str) -> list[APFile]:
+def _xero(
+    invoices: Sequence[APInvoice], output: Path, source: str, bu: bool = False
+) -> list[APFile]:
     chunks = [
         list(invoices[i : i + XERO_MAX_INVOICES])
         for i in range(0, len(invoices), XERO_MAX_INVOICES)
@@ -450,12 +523,12 @@ def _xero(invoices: Sequence[APInvoice], output: Path, source: str) -> list[APFi
     files = []
     for n, chunk in enumerate(chunks, start=1):
         path = output if len(chunks) == 1 else xero_part_path(output, n)
-        rows = [r for inv in chunk for r in _xero_rows(inv)]
+        rows = [r for inv in chunk for r in _xero_rows(inv, bu)]
         files.append(APFile(path, _csv(XERO_COLUMNS, rows), tuple(i.invoice_id for i in chunk)))
     return files
 
 
-_WRITERS: dict[str, Callable[[Sequence[APInvoice], Path, str], list[APFile]]] = {
+_WRITERS: dict[str, Callable[[Sequence[APInvoice], Path, str, bool], list[APFile]]] = {
     "generic": _generic,
     "oracle-ap": _oracle,
     "netsuite": _netsuite,
@@ -464,9 +537,17 @@ _WRITERS: dict[str, Callable[[Sequence[APInvoice], Path, str], list[APFile]]] = 
 
 
 def render(
-    fmt: str, invoices: Sequence[APInvoice], output: Path, *, source: str = "INVOICEKIT"
+    fmt: str,
+    invoices: Sequence[APInvoice],
+    output: Path,
+    *,
+    source: str = "INVOICEKIT",
+    business_units: bool = False,
 ) -> list[APFile]:
     """The files of ``fmt`` for ``invoices`` (header-only when there is none).
+
+    ``business_units=True`` adds each invoice's business unit and cost center (the columns of
+    :func:`columns`; xero: its tracking categories).
 
     Examples
     --------
@@ -478,4 +559,4 @@ def render(
     """
     if fmt not in _WRITERS:
         raise InvalidArgumentError(f"format={fmt!r} is not one of {', '.join(AP_FORMATS)}")
-    return _WRITERS[fmt](invoices, output, source)
+    return _WRITERS[fmt](invoices, output, source, business_units)

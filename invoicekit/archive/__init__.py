@@ -9,6 +9,7 @@ directory. The package has one module per concern:
 :mod:`~.manifest`             the manifest and document catalogue files, the journal, the lock
 :mod:`~.download`             :func:`download_invoice_pdfs` (GetInvoicePDF, document GETs)
 :mod:`~.verify`               :func:`verify_archive` (re-hash, completeness), document counts
+:mod:`~.s3`                   the archive in S3: checksummed objects, Object Lock, verify there
 ============================  ===============================================================
 
 Guarantees: nothing is written outside ``dest``; a file under a final name is always complete
@@ -43,6 +44,7 @@ from invoicekit.archive.manifest import (
     CATALOGUE_COLUMNS,
     MANIFEST_COLUMNS,
     MANIFEST_NAME,
+    S3_MANIFEST_COLUMNS,
     ManifestRead,
     read_manifest,
 )
@@ -56,6 +58,12 @@ from invoicekit.archive.naming import (
     sanitize_value,
     supplemental_template_for,
     validate_template,
+)
+from invoicekit.archive.s3 import (
+    LOCK_MODES,
+    Retention,
+    retention,
+    verify_s3_archive,
 )
 from invoicekit.archive.verify import (
     PROBLEM_COLUMNS,
@@ -91,6 +99,12 @@ __all__ = [
     "sanitize_part",
     "sanitize_value",
     "validate_template",
+    # S3 with Object Lock
+    "LOCK_MODES",
+    "Retention",
+    "retention",
+    "verify_s3_archive",
+    "S3_MANIFEST_COLUMNS",
     # manifest
     "MANIFEST_COLUMNS",
     "CATALOGUE_COLUMNS",

@@ -301,6 +301,99 @@ class _Accounts:
 
 
 # --------------------------------------------------------------------------------------------
+# Where documents go: a local directory here, an S3 prefix in :mod:`invoicekit.archive.s3`.
+# --------------------------------------------------------------------------------------------
+
+
+class StorageError(Exception):
+    """Storing a fetched document failed; ``code`` names why (never a presigned secret)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(redact(message))
+        self.code = code
+
+
+@dataclass
+class Stored:
+    """A document stored under its final name: size, sha256, extra manifest fields."""
+
+    bytes: int
+    sha256: str
+    extra: dict[str, str] = field(default_factory=dict)
+    dirs: set[Path] = field(default_factory=set)
+
+
+def _object_meta(inv: InvoiceFields, doc: _Doc) -> dict[str, str]:
+    """What a stored document is (ids only: nothing secret), for a store that keeps it."""
+    return {
+        "account_id": inv.account_id,
+        "invoice_id": inv.invoice_id,
+        "billing_period": inv.billing_period,
+        "document_type": doc.document_type,
+        "document_id": doc.document_id,
+    }
+
+
+class LocalStore:
+    """The archive directory: files renamed into place, the manifest journalled beside them.
+
+    The interface every store offers :func:`_download`: ``lock()``, ``open()`` (manifest rows
+    by document and the catalogue), ``is_intact(row)``, ``check_path(rel)``, ``put(...)``,
+    ``commit(rows, listings, dirs)`` and ``close(manifest)``.
+    """
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.display = str(dest)
+        self.commit_interval_s = COMMIT_INTERVAL_S
+        self.commit_every_documents = COMMIT_EVERY_DOCUMENTS
+        self.manifest_path = dest / MANIFEST_NAME
+        self.catalogue_path = dest / STATE_DIR / CATALOGUE_NAME
+        self.journal = ArchiveJournal(dest)
+
+    def lock(self) -> Any:
+        return archive_lock(self.dest)
+
+    def open(self) -> tuple[dict[tuple[str, str, str], dict[str, str]], Any]:
+        _files.remove_stale_temp_files(self.dest)
+        read = read_manifest(self.manifest_path)
+        if read.bad_lines:
+            log.warning(
+                "manifest: dropped %d unusable line(s) left by an interrupted run",
+                len(read.bad_lines),
+            )
+        manifest = {(r["account_id"], r["invoice_id"], r["document_id"]): r for r in read.rows}
+        catalogue = read_catalogue(self.catalogue_path)
+        write_manifest(self.manifest_path, manifest.values())  # clean start: no torn tail
+        compact_catalogue(self.catalogue_path, catalogue)
+        return manifest, catalogue
+
+    def is_intact(self, row: dict[str, str]) -> dict[str, str] | None:
+        return row if is_intact(self.dest, row) else None
+
+    def check_path(self, rel: str) -> None:
+        inside_archive(self.dest, rel)
+
+    def put(
+        self, fetcher: DocumentFetcher, url: str, rel: str, origins: Any, meta: dict[str, str]
+    ) -> Stored:
+        final = inside_archive(self.dest, rel)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if not final.parent.resolve().is_relative_to(self.dest):
+            raise InvalidArgumentError(f"refused path {rel}: it leaves the archive")
+        got = fetcher.fetch(url, final.parent, origins)
+        os.replace(got.temp_path, final)
+        return Stored(got.bytes, got.sha256, dirs={final.parent})
+
+    def commit(self, rows: list, listings: list, dirs: set[Path]) -> None:
+        self.journal.commit(rows, listings, dirs)
+
+    def close(self, manifest: dict[tuple[str, str, str], dict[str, str]]) -> None:
+        write_manifest(self.manifest_path, manifest.values())
+        compact_catalogue(self.catalogue_path, read_catalogue(self.catalogue_path))
+
+
+# --------------------------------------------------------------------------------------------
 # The run.
 # --------------------------------------------------------------------------------------------
 
@@ -326,7 +419,7 @@ class _Outcome:
 class _Run:
     def __init__(
         self,
-        dest: Path,
+        store: Any,
         *,
         accounts: _Accounts,
         template: str,
@@ -334,7 +427,7 @@ class _Run:
         supplemental: bool,
         max_workers: int,
     ) -> None:
-        self.dest = dest
+        self.store = store
         self.accounts = accounts
         self.template = template
         self.supp_template = supp_template
@@ -475,7 +568,7 @@ class _Run:
                 continue
             try:
                 rel = self.path_for(inv, doc)
-                final = inside_archive(self.dest, rel)
+                self.store.check_path(rel)
             except InvalidArgumentError as exc:
                 self._fail(out, doc, str(exc), code="UnsafePath")
                 continue
@@ -509,11 +602,12 @@ class _Run:
                     )
                     break
                 try:
-                    final.parent.mkdir(parents=True, exist_ok=True)
-                    if not final.parent.resolve().is_relative_to(self.dest):
-                        raise InvalidArgumentError(f"refused path {rel}: it leaves the archive")
-                    got = self.fetcher.fetch(doc.url, final.parent, prepared.origins)
-                    os.replace(got.temp_path, final)
+                    got = self.store.put(
+                        self.fetcher, doc.url, rel, prepared.origins, _object_meta(inv, doc)
+                    )
+                except StorageError as exc:
+                    self._fail(out, doc, str(exc), code=exc.code)
+                    break
                 except FetchError as exc:
                     if exc.kind == "expired" and refreshes < MAX_URL_REFRESHES:
                         refreshes += 1
@@ -551,7 +645,7 @@ class _Run:
                         code="StorageError",
                     )
                     break
-                out.dirs.add(final.parent)
+                out.dirs.update(got.dirs)
                 out.rows.append(self._row(inv, doc, DOWNLOADED, rel, got.bytes, got.sha256))
                 out.manifest_rows.append(
                     {
@@ -566,6 +660,7 @@ class _Run:
                         # evidence of when the file was really fetched: wall-clock time, not
                         # the business "now" a re-run of a past month-end may be pinned to
                         "downloaded_at": clock.utc_iso(clock.real_now()),
+                        **got.extra,
                     }
                 )
                 break
@@ -634,6 +729,10 @@ def download_invoice_pdfs(
     max_workers: int = DEFAULT_MAX_WORKERS,
     progress: bool = True,
     refresh: bool = False,
+    retention: Any = None,
+    sse_kms_key_id: str | None = None,
+    manifest_copy: str | PathLike[str] | None = None,
+    s3_client: Any = None,
 ) -> pd.DataFrame:
     """Download every invoice's PDF (and supplemental documents) into an audit-ready archive.
 
@@ -645,8 +744,10 @@ def download_invoice_pdfs(
         ``invoicing_entity`` feed the template when present), or invoice ids of one account
         (then ``session`` or a one-account ``fleet``; each id's period is looked up with
         ListInvoiceSummaries, unless the archive already holds it).
-    dest : path
-        The archive directory (created when missing). Nothing is written outside it.
+    dest : path or str
+        The archive directory (created when missing; nothing is written outside it), or
+        ``"s3://BUCKET/PREFIX"``: the documents and the manifest become objects under PREFIX,
+        each put with a SHA-256 checksum S3 verifies (:mod:`invoicekit.archive.s3`).
     fleet : invoicekit.fleet.Fleet, optional
         Gives each invoice's account its own session and client
         (:class:`invoicekit.access.AccountAccess`: profile or role, the fleet's endpoint).
@@ -669,6 +770,17 @@ def download_invoice_pdfs(
         Call GetInvoicePDF again for every invoice, even complete ones, to pick up documents
         AWS added since the last run (e.g. a payment receipt); archived documents are still
         not downloaded again.
+    retention : invoicekit.archive.s3.Retention, optional
+        S3 only: Object Lock mode, retain-until date and legal hold of every document put
+        (:func:`invoicekit.archive.s3.retention`). The bucket must have Object Lock and
+        versioning, else :class:`~invoicekit.errors.InvalidArgumentError` before any request.
+    sse_kms_key_id : str, optional
+        S3 only: encrypt every object with this KMS key (SSE-KMS).
+    manifest_copy : path, optional
+        S3 only: also write the manifest to this local file.
+    s3_client : botocore client, optional
+        S3 only: the client of the archive bucket (default: the fleet's ``archive:`` section,
+        else ``session``, else the standard chain and ``AWS_ENDPOINT_URL_S3``).
 
     Returns
     -------
@@ -711,16 +823,31 @@ def download_invoice_pdfs(
     if fleet is not None and session is not None:
         raise InvalidArgumentError("pass either fleet= or session=, not both")
 
-    dest_path = Path(dest).expanduser()
-    try:
-        dest_path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvalidArgumentError(
-            f"cannot create the archive directory {dest_path}: {exc.strerror}"
-        ) from None
-    dest_path = dest_path.resolve()
-    if not os.access(dest_path, os.W_OK):
-        raise InvalidArgumentError(f"the archive directory {dest_path} is not writable")
+    from invoicekit.archive import s3
+
+    if s3.is_s3_url(dest):
+        store: Any = s3.S3Store.for_download(
+            str(dest), fleet=fleet, retention=retention, manifest_copy=manifest_copy,
+            sse_kms_key_id=sse_kms_key_id, max_workers=max_workers, client=s3_client,
+            session=session,
+        )  # fmt: skip
+    else:
+        if retention is not None or sse_kms_key_id or manifest_copy or s3_client is not None:
+            raise InvalidArgumentError(
+                "retention, sse_kms_key_id, manifest_copy and s3_client apply to an S3 "
+                "archive only: pass dest='s3://BUCKET/PREFIX'"
+            )
+        dest_path = Path(dest).expanduser()
+        try:
+            dest_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidArgumentError(
+                f"cannot create the archive directory {dest_path}: {exc.strerror}"
+            ) from None
+        dest_path = dest_path.resolve()
+        if not os.access(dest_path, os.W_OK):
+            raise InvalidArgumentError(f"the archive directory {dest_path} is not writable")
+        store = LocalStore(dest_path)
 
     accounts = _Accounts(fleet, session, max_workers)
     if isinstance(summaries_or_ids, pd.DataFrame):
@@ -748,10 +875,10 @@ def download_invoice_pdfs(
 
     started = time.monotonic()
     assumed_before = _assume_role_calls(accounts.fleet)
-    with archive_lock(dest_path):
+    with store.lock():
         result, report = _download(
             invoices,
-            dest_path,
+            store,
             accounts,
             template,
             supp_tpl,
@@ -767,7 +894,7 @@ def download_invoice_pdfs(
     report.extra["api_calls_by_operation"] = {"invoicing": invoicing, "AssumeRole": assume_role}
     report.elapsed_s = round(time.monotonic() - started, 3)
     outcomes.attach(result, report)
-    result.attrs["dest"] = str(dest_path)
+    result.attrs["dest"] = store.display
     return result
 
 
@@ -777,7 +904,7 @@ def _assume_role_calls(fleet: Any) -> int:
 
 def _download(
     invoices: list[InvoiceFields],
-    dest: Path,
+    store: Any,
     accounts: _Accounts,
     template: str,
     supp_tpl: str,
@@ -788,21 +915,10 @@ def _download(
 ) -> tuple[pd.DataFrame, outcomes.RunReport]:
     import pandas as pd
 
-    _files.remove_stale_temp_files(dest)
-    manifest_path = dest / MANIFEST_NAME
-    catalogue_path = dest / STATE_DIR / CATALOGUE_NAME
-    read = read_manifest(manifest_path)
-    if read.bad_lines:
-        log.warning(
-            "manifest: dropped %d unusable line(s) left by an interrupted run", len(read.bad_lines)
-        )
-    manifest = {(r["account_id"], r["invoice_id"], r["document_id"]): r for r in read.rows}
-    catalogue = read_catalogue(catalogue_path)
-    write_manifest(manifest_path, manifest.values())  # clean start: no torn tail to append to
-    compact_catalogue(catalogue_path, catalogue)
+    manifest, catalogue = store.open()
 
     run = _Run(
-        dest,
+        store,
         accounts=accounts,
         template=template,
         supp_template=supp_tpl,
@@ -829,9 +945,14 @@ def _download(
         complete = False
         for key in keys:
             # Archived and intact documents are never downloaded again, whatever happens next.
-            ok = {r["document_id"]: r for r in by_invoice.get(key, []) if is_intact(dest, r)}
+            ok = {
+                r["document_id"]: good
+                for r in by_invoice.get(key, [])
+                if (good := store.is_intact(r)) is not None
+            }
             for d, r in ok.items():
                 run.present[(key[0], key[1], d)] = r
+                manifest[(key[0], key[1], d)] = r  # a store may refresh a row (version id)
             listing = catalogue.get(key)
             if not listing:
                 continue
@@ -885,7 +1006,6 @@ def _download(
         bar = tqdm(total=len(invoices), desc="invoice PDFs", unit="invoice")
         bar.update(len(invoices) - len(todo))
 
-    journal = ArchiveJournal(dest)
     pending_manifest: list[dict[str, str]] = []
     pending_listing: list[dict[str, str]] = []
     pending_dirs: set[Path] = set()
@@ -894,7 +1014,7 @@ def _download(
 
     def commit() -> None:
         nonlocal last_commit
-        journal.commit(pending_manifest, pending_listing, pending_dirs)
+        store.commit(pending_manifest, pending_listing, pending_dirs)
         for r in pending_manifest:
             manifest[(r["account_id"], r["invoice_id"], r["document_id"])] = r
         pending_manifest.clear()
@@ -941,8 +1061,8 @@ def _download(
                     futures.add(pool.submit(run.process, nxt))
             if pending_manifest or pending_listing:
                 if (
-                    time.monotonic() - last_commit >= COMMIT_INTERVAL_S
-                    or len(pending_manifest) >= COMMIT_EVERY_DOCUMENTS
+                    time.monotonic() - last_commit >= store.commit_interval_s
+                    or len(pending_manifest) >= store.commit_every_documents
                 ):
                     commit()
     finally:
@@ -953,10 +1073,11 @@ def _download(
         for fut in futures:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 absorb(fut.result())
-        commit()
-        write_manifest(manifest_path, manifest.values())
-        compact_catalogue(catalogue_path, read_catalogue(catalogue_path))
-        run.fetcher.close()
+        try:
+            commit()
+            store.close(manifest)
+        finally:
+            run.fetcher.close()
         if bar is not None:
             bar.close()
 

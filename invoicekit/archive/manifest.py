@@ -35,6 +35,7 @@ from invoicekit.errors import InvalidArgumentError
 
 __all__ = [
     "MANIFEST_COLUMNS",
+    "S3_MANIFEST_COLUMNS",
     "CATALOGUE_COLUMNS",
     "MANIFEST_NAME",
     "STATE_DIR",
@@ -42,8 +43,12 @@ __all__ = [
     "LOCK_NAME",
     "ManifestRead",
     "read_manifest",
+    "parse_manifest",
+    "manifest_text",
     "write_manifest",
     "read_catalogue",
+    "parse_catalogue",
+    "catalogue_text",
     "compact_catalogue",
     "ArchiveJournal",
     "archive_lock",
@@ -62,6 +67,18 @@ MANIFEST_COLUMNS = (
     "bytes",
     "sha256",
     "downloaded_at",
+)
+#: Columns of the manifest of an S3 archive: the local ones, then each object's version id and
+#: ETag as S3 answered the put, and the Object Lock it was put with (``object_lock_mode``
+#: ``COMPLIANCE``/``GOVERNANCE`` or empty, ``retain_until`` ISO-8601 UTC or empty,
+#: ``legal_hold`` ``ON`` or empty).
+S3_MANIFEST_COLUMNS = (
+    *MANIFEST_COLUMNS,
+    "version_id",
+    "etag",
+    "object_lock_mode",
+    "retain_until",
+    "legal_hold",
 )
 #: Columns of the document catalogue: every document GetInvoicePDF listed for an invoice.
 CATALOGUE_COLUMNS = ("account_id", "invoice_id", "document_type", "document_id", "listing")
@@ -131,7 +148,7 @@ def _valid_row(row: Mapping[str, str]) -> str | None:
     return None
 
 
-def read_manifest(path: Path) -> ManifestRead:
+def read_manifest(path: Path, columns: tuple[str, ...] = MANIFEST_COLUMNS) -> ManifestRead:
     """Read ``manifest.csv`` tolerantly: dedupe by document (last row wins), drop torn lines.
 
     Raises
@@ -148,15 +165,29 @@ def read_manifest(path: Path) -> ManifestRead:
     """
     if not path.exists():
         return ManifestRead([], [])
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    return parse_manifest(path.read_bytes(), str(path), columns)
+
+
+def parse_manifest(
+    data: bytes | str, source: str, columns: tuple[str, ...] = MANIFEST_COLUMNS
+) -> ManifestRead:
+    """Parse a manifest's text (``source`` names it in messages); see :func:`read_manifest`.
+
+    Examples
+    --------
+    >>> text = ",".join(MANIFEST_COLUMNS) + "\\n1,E-1,2025-01,INVOICE,E-1,a.pdf,3," + "0" * 64 + ",\\n"
+    >>> [r["invoice_id"] for r in parse_manifest(text, "manifest.csv").rows]
+    ['E-1']
+    """
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
     lines = text.splitlines(keepends=True)
     if not lines:
         return ManifestRead([], [])
     header = next(csv.reader([lines[0]]))
-    if tuple(header) != MANIFEST_COLUMNS:
+    if tuple(header) != tuple(columns):
         raise InvalidArgumentError(
-            f"{path} is not an invoicekit manifest: columns {', '.join(header)}; expected "
-            f"{', '.join(MANIFEST_COLUMNS)} (move it away or choose another destination)"
+            f"{source} is not an invoicekit manifest: columns {', '.join(header)}; expected "
+            f"{', '.join(columns)} (move it away or choose another destination)"
         )
     by_key: dict[tuple[str, str, str], dict[str, str]] = {}
     bad: list[tuple[int, str]] = []
@@ -169,10 +200,10 @@ def read_manifest(path: Path) -> ManifestRead:
         except (csv.Error, StopIteration):
             bad.append((lineno, "unparsable line"))
             continue
-        if len(fields) != len(MANIFEST_COLUMNS):
-            bad.append((lineno, f"{len(fields)} fields instead of {len(MANIFEST_COLUMNS)}"))
+        if len(fields) != len(columns):
+            bad.append((lineno, f"{len(fields)} fields instead of {len(columns)}"))
             continue
-        row = dict(zip(MANIFEST_COLUMNS, fields, strict=True))
+        row = dict(zip(columns, fields, strict=True))
         why = _valid_row(row)
         if why:
             bad.append((lineno, why))
@@ -202,7 +233,22 @@ def _csv_text(columns: Iterable[str], rows: Iterable[Mapping[str, str]], header:
     return buf.getvalue()
 
 
-def write_manifest(path: Path, rows: Iterable[Mapping[str, str]]) -> None:
+def manifest_text(
+    rows: Iterable[Mapping[str, str]], columns: tuple[str, ...] = MANIFEST_COLUMNS
+) -> str:
+    """The manifest's text: header, then the rows sorted by period, account, invoice, document.
+
+    Examples
+    --------
+    >>> manifest_text([]).startswith("account_id,invoice_id,billing_period")
+    True
+    """
+    return _csv_text(columns, sorted(rows, key=_sort_key), header=True)
+
+
+def write_manifest(
+    path: Path, rows: Iterable[Mapping[str, str]], columns: tuple[str, ...] = MANIFEST_COLUMNS
+) -> None:
     """Rewrite the whole manifest atomically, sorted by period, account, invoice, document.
 
     Examples
@@ -213,8 +259,7 @@ def write_manifest(path: Path, rows: Iterable[Mapping[str, str]]) -> None:
     >>> p.read_text().startswith("account_id,invoice_id,billing_period")
     True
     """
-    ordered = sorted(rows, key=_sort_key)
-    _files.write_text(path, _csv_text(MANIFEST_COLUMNS, ordered, header=True))
+    _files.write_text(path, manifest_text(rows, columns))
 
 
 def read_catalogue(path: Path) -> Catalogue:
@@ -226,10 +271,21 @@ def read_catalogue(path: Path) -> Catalogue:
     >>> read_catalogue(pathlib.Path(tempfile.mkdtemp()) / "documents.csv")
     {}
     """
-    out: Catalogue = {}
     if not path.exists():
-        return out
-    text = path.read_bytes().decode("utf-8", errors="replace")
+        return {}
+    return parse_catalogue(path.read_bytes())
+
+
+def parse_catalogue(data: bytes | str) -> Catalogue:
+    """Parse a catalogue's text (see :func:`read_catalogue`); torn lines are skipped.
+
+    Examples
+    --------
+    >>> parse_catalogue(catalogue_text({("1", "E-1"): [("INVOICE", "E-1")]}))
+    {('1', 'E-1'): [('INVOICE', 'E-1')]}
+    """
+    out: Catalogue = {}
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
     lines = text.splitlines(keepends=True)
     if not lines or tuple(next(csv.reader([lines[0]]), [])) != CATALOGUE_COLUMNS:
         return out
@@ -249,14 +305,19 @@ def read_catalogue(path: Path) -> Catalogue:
     return out
 
 
-def compact_catalogue(path: Path, listing: Catalogue) -> None:
-    """Rewrite the catalogue atomically with one listing per invoice."""
+def catalogue_text(listing: Catalogue) -> str:
+    """The catalogue's text with one listing per invoice (sorted)."""
     rows = [
         {"account_id": a, "invoice_id": i, "document_type": t, "document_id": d, "listing": str(n)}
         for n, ((a, i), docs) in enumerate(sorted(listing.items()))
         for t, d in docs
     ]
-    _files.write_text(path, _csv_text(CATALOGUE_COLUMNS, rows, header=True))
+    return _csv_text(CATALOGUE_COLUMNS, rows, header=True)
+
+
+def compact_catalogue(path: Path, listing: Catalogue) -> None:
+    """Rewrite the catalogue atomically with one listing per invoice."""
+    _files.write_text(path, catalogue_text(listing))
 
 
 class ArchiveJournal:

@@ -46,7 +46,7 @@ PROBLEM_COLUMNS = (
     "detail",
 )
 #: The values of ``problem``.
-PROBLEMS = ("missing", "corrupt", "unexpected", "manifest", "no_document")
+PROBLEMS = ("missing", "corrupt", "unexpected", "manifest", "no_document", "unlocked")
 #: What a main document of unknown kind is called (an archive verified without summaries).
 
 
@@ -62,7 +62,9 @@ class VerifyReport:
     problems : pandas.DataFrame
         One row per problem (:data:`PROBLEM_COLUMNS`); ``problem`` is one of
         :data:`PROBLEMS`: ``missing``, ``corrupt``, ``unexpected``, ``manifest`` (an unusable
-        manifest line) or ``no_document`` (an invoice of the requested range without its PDF).
+        manifest line), ``no_document`` (an invoice of the requested range without its PDF) or,
+        in an S3 archive, ``unlocked`` (the Object Lock the manifest records is no longer in
+        force).
     invoices_expected : int
         Rows of the requested range that should have a PDF (0 without summaries): invoices,
         credit memos, tax invoices... (:attr:`expected` names them).
@@ -127,24 +129,114 @@ def _month_bound(value: str | None, name: str) -> str | None:
     return months.format_month(*months.parse_month(value, name)) if value else None
 
 
+def _bounds(start: str | None, end: str | None) -> tuple[str | None, str | None]:
+    lo, hi = _month_bound(start, "start"), _month_bound(end, "end")
+    if lo and hi and lo > hi:
+        raise InvalidArgumentError(f"start {lo} is after end {hi}: give the earlier month first")
+    return lo, hi
+
+
+class _Problems:
+    """The problems found so far, as rows of :data:`PROBLEM_COLUMNS`."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(
+        self, problem: str, row: Mapping[str, Any] | None, detail: str, path: str | None = None
+    ) -> None:
+        row = row or {}
+        self.rows.append(
+            {
+                "problem": problem,
+                "path": path if path is not None else row.get("path"),
+                "account_id": row.get("account_id"),
+                "invoice_id": row.get("invoice_id"),
+                "billing_period": row.get("billing_period"),
+                "document_type": row.get("document_type"),
+                "document_id": row.get("document_id"),
+                "detail": redact(detail),
+            }
+        )
+
+
+def _finish(
+    dest: Any,
+    rows: list[dict[str, str]],
+    problems: _Problems,
+    summaries: pd.DataFrame | None,
+    lo: str | None,
+    hi: str | None,
+    good_invoices: set[tuple[str, str]],
+) -> VerifyReport:
+    """Completeness against ``summaries`` (``no_document``), then the report."""
+    import pandas as pd
+
+    expected: dict[str, int] = {}
+    kind_of: dict[tuple[str, str], str] = {}
+    if summaries is not None:
+        for inv in invoices_from_frame(summaries):
+            kind_of[(inv.account_id, inv.invoice_id)] = inv.kind
+            if lo and inv.billing_period < lo or hi and inv.billing_period > hi:
+                continue
+            expected[inv.kind] = expected.get(inv.kind, 0) + 1
+            if (inv.account_id, inv.invoice_id) not in good_invoices:
+                problems.add(
+                    "no_document",
+                    {
+                        "account_id": inv.account_id,
+                        "invoice_id": inv.invoice_id,
+                        "billing_period": inv.billing_period,
+                        "document_type": documents.MAIN_DOCUMENT,
+                        "document_id": inv.invoice_id,
+                    },
+                    f"{inv.kind} of the requested range has no intact PDF in the archive",
+                    path=None,
+                )
+    checked = pd.DataFrame(
+        {
+            "document_type": [r["document_type"] for r in rows],
+            "kind": [kind_of.get((r["account_id"], r["invoice_id"])) for r in rows],
+        },
+        dtype=object,
+    )
+    frame = pd.DataFrame(problems.rows, columns=list(PROBLEM_COLUMNS))
+    return VerifyReport(
+        dest=dest,
+        checked=len(rows),
+        problems=frame,
+        invoices_expected=sum(expected.values()),
+        counts=documents.count_documents(checked) if len(checked) else {},
+        expected={k: expected[k] for k in documents.KINDS if k in expected},
+        start=lo,
+        end=hi,
+    )
+
+
 def verify_archive(
     dest: str | PathLike[str],
     *,
     summaries: pd.DataFrame | None = None,
     start: str | None = None,
     end: str | None = None,
+    fleet: Any = None,
+    s3_client: Any = None,
 ) -> VerifyReport:
     """Re-hash an archive against its manifest; report missing, corrupt and unexpected files.
 
     Parameters
     ----------
-    dest : path
-        The archive directory written by :func:`~invoicekit.archive.download_invoice_pdfs`.
+    dest : path or str
+        The archive directory written by :func:`~invoicekit.archive.download_invoice_pdfs`,
+        or ``"s3://BUCKET/PREFIX"`` (:func:`invoicekit.archive.s3.verify_s3_archive`: every
+        object re-read and re-hashed, its stored checksum and Object Lock checked too).
     summaries : DataFrame, optional
         Invoices that should be archived (``account_id``, ``invoice_id``, ``billing_period``):
         each one without its PDF in the archive is a ``no_document`` problem (completeness).
     start, end : str, optional
         ``YYYY-MM`` billing periods (inclusive) restricting ``summaries``.
+    fleet, s3_client : optional
+        S3 only: the archive bucket's credentials (the fleet's ``archive:`` section) or client.
 
     Returns
     -------
@@ -161,8 +253,12 @@ def verify_archive(
     >>> report = invoicekit.verify_archive("archive")          # doctest: +SKIP
     >>> report.ok, report.summary()                           # doctest: +SKIP
     """
-    import pandas as pd
+    from invoicekit.archive import s3
 
+    if s3.is_s3_url(dest):
+        return s3.verify_s3_archive(
+            str(dest), summaries=summaries, start=start, end=end, fleet=fleet, client=s3_client
+        )
     root = Path(dest).expanduser()
     if not root.is_dir():
         raise InvalidArgumentError(
@@ -172,29 +268,11 @@ def verify_archive(
     manifest_path = root / MANIFEST_NAME
     if not manifest_path.is_file():
         raise InvalidArgumentError(f"{root} has no {MANIFEST_NAME}: not an invoicekit archive")
-    lo, hi = _month_bound(start, "start"), _month_bound(end, "end")
-    if lo and hi and lo > hi:
-        raise InvalidArgumentError(f"start {lo} is after end {hi}: give the earlier month first")
+    lo, hi = _bounds(start, end)
 
     read = read_manifest(manifest_path)
-    problems: list[dict[str, Any]] = []
-
-    def add(
-        problem: str, row: Mapping[str, Any] | None, detail: str, path: str | None = None
-    ) -> None:
-        row = row or {}
-        problems.append(
-            {
-                "problem": problem,
-                "path": path if path is not None else row.get("path"),
-                "account_id": row.get("account_id"),
-                "invoice_id": row.get("invoice_id"),
-                "billing_period": row.get("billing_period"),
-                "document_type": row.get("document_type"),
-                "document_id": row.get("document_id"),
-                "detail": redact(detail),
-            }
-        )
+    problems = _Problems()
+    add = problems.add
 
     for lineno, why in read.bad_lines:
         add("manifest", None, f"{MANIFEST_NAME} line {lineno}: {why}", path=MANIFEST_NAME)
@@ -249,43 +327,4 @@ def verify_archive(
             else:
                 add("unexpected", None, "file not in the manifest", path=rel)
 
-    expected: dict[str, int] = {}
-    kind_of: dict[tuple[str, str], str] = {}
-    if summaries is not None:
-        for inv in invoices_from_frame(summaries):
-            kind_of[(inv.account_id, inv.invoice_id)] = inv.kind
-            if lo and inv.billing_period < lo or hi and inv.billing_period > hi:
-                continue
-            expected[inv.kind] = expected.get(inv.kind, 0) + 1
-            if (inv.account_id, inv.invoice_id) not in good_invoices:
-                add(
-                    "no_document",
-                    {
-                        "account_id": inv.account_id,
-                        "invoice_id": inv.invoice_id,
-                        "billing_period": inv.billing_period,
-                        "document_type": documents.MAIN_DOCUMENT,
-                        "document_id": inv.invoice_id,
-                    },
-                    f"{inv.kind} of the requested range has no intact PDF in the archive",
-                    path=None,
-                )
-
-    checked = pd.DataFrame(
-        {
-            "document_type": [r["document_type"] for r in read.rows],
-            "kind": [kind_of.get((r["account_id"], r["invoice_id"])) for r in read.rows],
-        },
-        dtype=object,
-    )
-    frame = pd.DataFrame(problems, columns=list(PROBLEM_COLUMNS))
-    return VerifyReport(
-        dest=root,
-        checked=len(read.rows),
-        problems=frame,
-        invoices_expected=sum(expected.values()),
-        counts=documents.count_documents(checked) if len(checked) else {},
-        expected={k: expected[k] for k in documents.KINDS if k in expected},
-        start=lo,
-        end=hi,
-    )
+    return _finish(root, read.rows, problems, summaries, lo, hi, good_invoices)

@@ -159,6 +159,30 @@ def month(text: str) -> str:
     return f"{year:04d}-{mon:02d}"
 
 
+def writable_output(path: object, flag: str = "--output"):
+    """``path`` as a ``Path`` once it is sure a file can be written there (its directory made);
+    refused before any API call is spent, naming ``flag``."""
+    import os
+    from pathlib import Path
+
+    from invoicekit.errors import InvalidArgumentError
+
+    out = Path(path)
+    if out.is_dir():
+        raise InvalidArgumentError(f"{flag} {out} is a directory: give a file name")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"{flag} {out}: cannot create its directory ({exc.strerror}): choose a writable path"
+        ) from exc
+    if not os.access(out.parent, os.W_OK):
+        raise InvalidArgumentError(
+            f"{flag} {out}: the directory is not writable: choose a writable path"
+        )
+    return out
+
+
 def read_summaries(path: str):
     """Read a ``--summaries`` file written by ``invoicekit fetch`` (parquet or CSV).
 

@@ -10,7 +10,13 @@ is ``docs/close.md``.
 Exit codes: 0 closed (or already closed); 1 blocked: the AP export refused open error findings
 (the pack is written and says so); 3 partial: some accounts or documents failed (the pack
 records what is missing; run the same command again to retry); 2 bad input (arguments, fleet
-file, a pack whose files no longer verify, another close running in DIR).
+file, a pack whose files no longer verify, another close running in DIR, an ``--upload``
+bucket that is unusable or lacks Object Lock/versioning when a lock is asked — checked before
+the close starts).
+
+``--upload s3://BUCKET/PREFIX`` copies the finished pack to ``PREFIX/YYYY-MM/`` in S3 (every
+object with a SHA-256 checksum S3 verifies, optionally locked with ``--object-lock-mode``,
+``--retain-until``/``--retain-days``, ``--legal-hold``) and verifies the copy there.
 
 Examples
 --------
@@ -88,6 +94,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="months fetched before --month for the summary's comparisons (default 12)",
     )
+    parser.add_argument(
+        "--upload",
+        metavar="s3://BUCKET/PREFIX",
+        help="also store the finished pack in S3 as PREFIX/YYYY-MM/ (checksummed, and locked "
+        "with --object-lock-mode), then verify it there",
+    )
+    from invoicekit.cli.download import add_s3_arguments
+
+    add_s3_arguments(parser)
     add_progress_argument(parser)
 
 
@@ -105,6 +120,14 @@ def run(args: argparse.Namespace) -> int:
         )
     fleet = load_fleet(config)
     chosen = args.month or months.last_closed_month()
+    lock = s3_client = None
+    if args.upload or args.object_lock_mode or args.legal_hold or args.sse_kms_key_id:
+        from invoicekit.archive.s3 import S3Location, archive_client, check_bucket
+        from invoicekit.cli.download import retention_from_args
+
+        lock = retention_from_args(args, args.upload or "", flag="--upload")
+        s3_client = archive_client(fleet)
+        check_bucket(s3_client, S3Location.parse(args.upload, "--upload"), lock, "--upload")
 
     def echo(line: str) -> None:
         print(line, flush=True)
@@ -122,5 +145,16 @@ def run(args: argparse.Namespace) -> int:
         lookback=args.lookback,
         echo=echo,
     )
+    if args.upload and result.pack is not None:
+        from invoicekit.close import upload_pack
+
+        check = upload_pack(
+            result.pack, args.upload, retention=lock, sse_kms_key_id=args.sse_kms_key_id,
+            s3_client=s3_client,
+        )  # fmt: skip
+        echo(f"Uploaded the pack to {check.path}: {check.summary()}.")
+        if not check.ok:
+            sys.stdout.flush()
+            return 1
     sys.stdout.flush()
     return result.exit_code

@@ -48,6 +48,8 @@ NOTEBOOKS = (
     "02_currency_reconciliation",
     "03_batch_download_pdfs",
     "04_month_end_close",
+    "05_chargeback_by_business_unit",
+    "06_invoice_vs_cost_and_usage",
 )
 _CLI_TIMEOUT_S = 120
 #: How long after the close the demo looks again, on a sandbox whose today is that much later:
@@ -261,7 +263,13 @@ def _notebooks_dir(explicit: str | None) -> Path:
 
 
 def _notebook_parameters(
-    stem: str, fleet_config: str, start: str, end: str, workdir: Path, png_dir: Path
+    stem: str,
+    fleet_config: str,
+    start: str,
+    end: str,
+    workdir: Path,
+    png_dir: Path,
+    nb_dir: Path | None = None,
 ) -> dict[str, Any]:
     common = {"fleet_config": fleet_config, "end": end, "view": "base"}
     if stem.startswith("01"):
@@ -277,6 +285,11 @@ def _notebook_parameters(
             "view": "base",
             "close_dir": str(workdir / "notebooks" / "04-month-end"),
         }
+    if stem.startswith("05"):
+        mapping = (nb_dir or _notebooks_dir(None)) / "business_units.csv"  # papermill's cwd differs
+        return {"fleet_config": fleet_config, "month": end, "mapping": str(mapping)}
+    if stem.startswith("06"):  # the exports the demo's sandbox wrote (align_step)
+        return {"fleet_config": fleet_config, "month": end, "costs_path": str(workdir / "exports")}
     return common
 
 
@@ -395,6 +408,78 @@ def _findings_line(findings: Any) -> str:
     )
 
 
+def chargeback_step(
+    steps: _Steps, pack: Path, *, nb_dir: Path, workdir: Path, problems: list[str]
+) -> None:
+    """The closed month charged back with the demo mapping (``notebooks/business_units.csv``),
+    from the close pack's own summaries and invoice units: one run, one set of figures."""
+    from invoicekit import schema
+    from invoicekit.business_units import (
+        ALLOCATED,
+        chargeback,
+        chargeback_lines,
+        read_business_units,
+    )
+    from invoicekit.units import load_units
+
+    mapping_file = nb_dir / "business_units.csv"
+    if not mapping_file.is_file():
+        steps.say(f"No business-unit mapping at {mapping_file}: the chargeback is left out.")
+        return
+    try:
+        df = schema.from_parquet(pack / "summaries.parquet")
+        units_file = pack / "units.parquet"
+        units = load_units(units_file) if units_file.is_file() else None
+        cb = chargeback(df, read_business_units(mapping_file), units=units, month=pack.name)
+    except Exception as exc:  # noqa: BLE001 - reported; the demo goes on
+        problems.append(f"chargeback: {redact(exc)}")
+        steps.say(f"FAILED: {redact(exc)}")
+        return
+    out = workdir / "chargeback.csv"
+    cb.to_csv(out, index=False)
+    for line in chargeback_lines(cb):
+        steps.say(line + ".")
+    left = cb[cb["status"] != ALLOCATED]
+    if len(left):
+        steps.say(
+            f"The demo mapping ({mapping_file.name}) leaves {len(left)} line"
+            f"{'' if len(left) == 1 else 's'} unallocated on purpose: a controller sees them "
+            f"in {out} and in notebook 05."
+        )
+    else:
+        steps.say(f"Every invoice is charged to a business unit; the lines are in {out}.")
+
+
+def align_step(
+    steps: _Steps, pack: Path, exports: Path, *, workdir: Path, problems: list[str]
+) -> None:
+    """The closed month's invoices tied out to the sandbox's CUR 2.0 exports (docs/costs.md)."""
+    from invoicekit import schema
+    from invoicekit.costs import align, read_cost_export
+    from invoicekit.costs.align import tie_out_lines, unexplained_lines
+    from invoicekit.costs.output import write_table
+
+    try:
+        costs = read_cost_export(exports)
+        table = align(schema.from_parquet(pack / "summaries.parquet"), costs, month=pack.name)
+    except Exception as exc:  # noqa: BLE001 - reported; the demo goes on
+        problems.append(f"align: {redact(exc)}")
+        steps.say(f"FAILED: {redact(exc)}")
+        return
+    out = workdir / "alignment.csv"
+    write_table(table, str(out))
+    for line in tie_out_lines(table, costs, month=pack.name):
+        steps.say(line)
+    for line in unexplained_lines(table, 10):
+        steps.say(line.strip())
+    if table["explained"].eq(False).fillna(False).any():
+        problems.append("align: unexplained differences")
+    steps.say(
+        f"The exports are in {exports} (one CUR 2.0 and one FOCUS 1.2 export per payer); the "
+        f"tie-out table is {out}."
+    )
+
+
 def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     """Run the demo; returns 0 on success, 3 when a step or notebook failed (others still ran).
 
@@ -438,13 +523,19 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     out("The invoicekit demo runs the month-end job on an offline sandbox; nothing reaches AWS.")
 
     t = steps.step("Start the offline AWS Invoicing sandbox")
-    sb = start_sandbox(accounts=args.accounts, months=args.months, today=today_text)
+    exports = workdir / "exports"
+    sb = start_sandbox(
+        accounts=args.accounts, months=args.months, today=today_text, exports=exports
+    )
     try:
         if not any(months.month_str(i["BillingPeriod"]) == end for i in sb.org.invoices):
             # in the first days of a month AWS has not issued the last month's invoices yet:
             # the demo then closes the month before, on a sandbox one month longer
             sb.stop()
-            sb = start_sandbox(accounts=args.accounts, months=args.months + 1, today=today_text)
+            shutil.rmtree(exports, ignore_errors=True)
+            sb = start_sandbox(
+                accounts=args.accounts, months=args.months + 1, today=today_text, exports=exports
+            )
             pending = months.month_words(end)
             first, last = months.parse_month(start), months.parse_month(end)
             start = months.format_month(*months.add_months(*first, -1))
@@ -537,6 +628,15 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
             problems.append(f"close: {closed.summary()}")
         steps.done("close", t)
 
+        t = steps.step(f"Charge {months.month_words(end)} back to business units")
+        chargeback_step(steps, closed.pack, nb_dir=_notebooks_dir(args.notebooks),
+                        workdir=workdir, problems=problems)  # fmt: skip
+        steps.done("chargeback", t)
+
+        t = steps.step(f"Tie {months.month_words(end)} out to the cost-and-usage exports")
+        align_step(steps, closed.pack, exports, workdir=workdir, problems=problems)
+        steps.done("align", t)
+
         t = steps.step(f"{_LATER_DAYS} days later: what changed in {months.month_words(end)}")
         later_today = today + timedelta(days=_LATER_DAYS)
         later = start_sandbox(
@@ -563,7 +663,7 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
                 nb_dir,
                 workdir / "executed",
                 lambda stem: _notebook_parameters(
-                    stem, str(sb.fleet_config), start, end, workdir, reports / "png"
+                    stem, str(sb.fleet_config), start, end, workdir, reports / "png", nb_dir
                 ),
                 args.jobs,
             )
@@ -617,13 +717,15 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         ("executive summary (PDF)", reports / "executive_summary.pdf"),
         (f"close pack of {end}", workdir / "closes" / end),
         ("AP files and ledger", workdir / "closes" / end / "ap"),
+        ("chargeback by business unit", workdir / "chargeback.csv"),
+        ("invoices vs cost exports", workdir / "alignment.csv"),
         ("changes since the close", workdir / "changes.csv"),
         ("executed notebooks", workdir / "executed"),
         ("AWS CLI sample", workdir / "blog"),
     ]
     for label, path in rows:
         if path.exists():
-            out(f"  {label:<26} {path}")
+            out(f"  {label:<28} {path}")
     if problems:
         out("\nProblems:")
         for p in problems:

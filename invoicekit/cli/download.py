@@ -4,10 +4,15 @@ The invoices come from the fleet (``--config`` with ``--from``/``--to``, listed 
 ListInvoiceSummaries) or from a file written by ``invoicekit fetch`` (``--summaries``; then
 ``--config`` gives each account its credentials, and ``--from``/``--to`` narrow the file).
 
+``--dest s3://BUCKET/PREFIX`` archives into S3 instead (:mod:`invoicekit.archive.s3`): every
+object put with a SHA-256 checksum S3 verifies, optionally locked (``--object-lock-mode`` with
+``--retain-until``/``--retain-days``, ``--legal-hold``) and SSE-KMS encrypted; the manifest is
+the object ``PREFIX/manifest.csv`` (``--manifest-copy FILE`` writes it locally too).
+
 Exit codes: 0 every document downloaded or already archived; 3 some documents (or accounts)
 failed — the others are archived and listed in ``DEST/manifest.csv``; 2 bad input (arguments,
-fleet file, summaries file, template, or no account with usable credentials: refused before
-any request).
+fleet file, summaries file, template, a bucket without Object Lock or versioning when a lock is
+asked, or no account with usable credentials: refused before any request).
 
 Examples
 --------
@@ -15,6 +20,8 @@ Examples
 
     invoicekit download --config fleet.yml --from 2025-01 --to 2025-12 --dest invoices/
     invoicekit download --config fleet.yml --summaries invoices.parquet --dest invoices/
+    invoicekit download --config fleet.yml --from 2025-01 --to 2025-12 \\
+        --dest s3://audit-archive/invoices --object-lock-mode COMPLIANCE --retain-days 3650
 """
 
 from __future__ import annotations
@@ -58,7 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--to", dest="end", type=month, metavar="YYYY-MM", help="last billing month (inclusive)"
     )
-    parser.add_argument("--dest", required=True, metavar="DIR", help="archive directory")
+    parser.add_argument(
+        "--dest",
+        required=True,
+        metavar="DIR|s3://BUCKET/PREFIX",
+        help="archive directory, or an S3 bucket and prefix",
+    )
     parser.add_argument(
         "--template",
         default=DEFAULT_TEMPLATE,
@@ -82,7 +94,72 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ask GetInvoicePDF again for complete invoices too, to pick up documents added "
         "since (archived documents are not downloaded again)",
     )
+    add_s3_arguments(parser)
+    parser.add_argument(
+        "--manifest-copy",
+        metavar="FILE",
+        help="S3 archive: also write the manifest to this local file",
+    )
     add_progress_argument(parser)
+
+
+def add_s3_arguments(parser: argparse.ArgumentParser) -> None:
+    """The Object Lock and encryption options of an S3 destination (download, close)."""
+    from invoicekit.archive.s3 import LOCK_MODES
+
+    parser.add_argument(
+        "--object-lock-mode",
+        type=str.upper,
+        choices=LOCK_MODES,
+        metavar="MODE",
+        help="S3: lock every object put, COMPLIANCE or GOVERNANCE (needs --retain-until or "
+        "--retain-days; the bucket must have Object Lock and versioning)",
+    )
+    parser.add_argument(
+        "--retain-until", metavar="DATE", help="S3: retention end (ISO date, 00:00 UTC)"
+    )
+    parser.add_argument(
+        "--retain-days",
+        type=positive_int,
+        metavar="N",
+        help="S3: retention of N days from now (business now: --now)",
+    )
+    parser.add_argument(
+        "--legal-hold", action="store_true", help="S3: put a legal hold on every object"
+    )
+    parser.add_argument(
+        "--sse-kms-key-id", metavar="KEY", help="S3: encrypt every object with this KMS key"
+    )
+
+
+def retention_from_args(args: argparse.Namespace, dest: str, flag: str = "--dest") -> Any:
+    """The :class:`~invoicekit.archive.s3.Retention` asked (``None``: none); S3 options with a
+    local destination are refused, naming the flag."""
+    from invoicekit.archive.s3 import is_s3_url, retention
+    from invoicekit.errors import InvalidArgumentError
+
+    given = [
+        name
+        for name, value in (
+            ("--object-lock-mode", args.object_lock_mode),
+            ("--retain-until", args.retain_until),
+            ("--retain-days", args.retain_days),
+            ("--legal-hold", args.legal_hold or None),
+            ("--sse-kms-key-id", args.sse_kms_key_id),
+            ("--manifest-copy", getattr(args, "manifest_copy", None)),
+        )
+        if value is not None
+    ]
+    if given and not is_s3_url(dest):
+        raise InvalidArgumentError(
+            f"{given[0]} applies to an S3 destination only: give {flag} s3://BUCKET/PREFIX"
+        )
+    return retention(
+        args.object_lock_mode,
+        retain_until=args.retain_until,
+        retain_days=args.retain_days,
+        legal_hold=args.legal_hold,
+    )
 
 
 def filter_periods(df: Any, start: str | None, end: str | None) -> Any:
@@ -159,11 +236,19 @@ def run(args: argparse.Namespace) -> int:
         protect_logs,
         validate_template,
     )
+    from invoicekit.archive.s3 import is_s3_url
     from invoicekit.errors import CONFIG_CODES, RETRYABLE_CODES
 
     protect_logs()
     validate_template(args.template)  # bad input before any request
+    lock = retention_from_args(args, args.dest)
     fleet = load_fleet_arg(args.config)
+    s3_client = None
+    if is_s3_url(args.dest):  # the bucket is checked before any invoicing request
+        from invoicekit.archive.s3 import S3Location, archive_client, check_bucket
+
+        s3_client = archive_client(fleet, max_pool_connections=args.max_workers)
+        check_bucket(s3_client, S3Location.parse(args.dest), lock)
     progress = progress_enabled(args)
     df, list_failures = summaries_from_args(args, fleet, progress=progress)
     if (
@@ -183,6 +268,10 @@ def run(args: argparse.Namespace) -> int:
         max_workers=args.max_workers,
         progress=progress,
         refresh=args.refresh,
+        retention=lock,
+        sse_kms_key_id=args.sse_kms_key_id,
+        manifest_copy=args.manifest_copy,
+        s3_client=s3_client,
     )
     report = outcomes.run_report(result)
     counts = report.counts if report is not None else {}

@@ -120,6 +120,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="oracle-ap SOURCE, a Payables source you defined (default: the fleet file's, "
         "else INVOICEKIT)",
     )
+    parser.add_argument(
+        "--business-units",
+        metavar="FILE",
+        help="business units: a CSV or a fleet file with a business_units: section; every "
+        "invoice carries its business unit, cost center and GL account (docs/chargeback.md)",
+    )
+    parser.add_argument(
+        "--units",
+        metavar="FILE",
+        help="invoice units written by `invoicekit units --output` (when --business-units "
+        "names invoice units)",
+    )
 
 
 def _read_findings(path: str):
@@ -155,6 +167,7 @@ def _flag_names(message: str) -> str:
         ("ledger ", "--ledger "),
         ("accept ", "--accept-findings "),
         ("mapping ", "--mapping "),
+        ("business_units", "--business-units"),
     ):
         if message.startswith(api):
             return flag + message[len(api) :]
@@ -176,6 +189,15 @@ def run(args: argparse.Namespace) -> int:
 
         fleet = load_fleet(args.config)
     findings = _read_findings(args.findings) if args.findings else None
+    business_units = units = None
+    if args.business_units:
+        from invoicekit.business_units import read_business_units
+
+        business_units = read_business_units(args.business_units, name="--business-units")
+    if args.units:
+        from invoicekit.units import load_units
+
+        units = load_units(args.units, name="--units")
     df = read_summaries(args.summaries)
     try:
         result = export_ap(
@@ -194,6 +216,8 @@ def run(args: argparse.Namespace) -> int:
             supplier_site=args.supplier_site,
             business_unit=args.business_unit,
             source=args.source,
+            business_units=business_units,
+            units=units,
         )
     except InvalidArgumentError as exc:
         raise InvalidArgumentError(_flag_names(str(exc))) from exc

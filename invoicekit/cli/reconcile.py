@@ -63,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="YYYY-MM",
         help="last billing month (default: the file's last)",
     )
+    parser.add_argument(
+        "--units",
+        metavar="FILE",
+        help="invoice units (`invoicekit units --from M --to M --output FILE`): completeness "
+        "then expects an invoice per unit and month",
+    )
     parser.add_argument("--output", metavar="FILE.csv", help="write every finding to this CSV")
 
 
@@ -201,7 +207,12 @@ def run(args: argparse.Namespace) -> int:
 
     start, end = _months(args)
     df = read_summaries(args.summaries)
-    findings = reconcile_invoices(df, start=start, end=end)
+    units = None
+    if args.units:
+        from invoicekit.units import load_units
+
+        units = load_units(args.units, name="--units")
+    findings = reconcile_invoices(df, start=start, end=end, units=units)
     if args.output:
         write_findings_csv(findings, args.output)
     print(_summary(findings, coverage(df, start, end)))

@@ -47,6 +47,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _rate_limit(text: str) -> float | tuple[float, ...] | dict[str, float]:
+    """``--rate-limit``: R, R1,R2,... (by account index) or ACCOUNT=R,..."""
+    from invoicekit.sandbox._faults import parse_rate_limit
+
+    try:
+        return parse_rate_limit(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _seconds(text: str) -> int:
     """A lifetime in whole seconds, at least 1 (``--url-lifetime``)."""
     value = _non_negative(text)
@@ -111,9 +121,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--jitter-ms", type=_non_negative, default=0.0, help="plus uniform [0, X) ms")
     f.add_argument(
         "--rate-limit",
-        type=_positive,
+        type=_rate_limit,
         metavar="R",
-        help="per-account token bucket, requests/s (429 ThrottlingException beyond)",
+        help="per-account token bucket, requests/s (429 ThrottlingException beyond): R for "
+        "every account, a spread R1,R2,... assigned by account index (cycling), or "
+        "ACCOUNT=R,...",
     )
     f.add_argument("--fault-throttle", type=_fraction, default=0.0, metavar="P",
                    help="fraction answered ThrottlingException (429)")  # fmt: skip
@@ -136,6 +148,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="answer AccessDeniedException to this account's credentials (repeatable)")  # fmt: skip
     f.add_argument("--role-session-max-s", type=_positive, metavar="S",
                    help="cap the lifetime of AssumeRole credentials (test refresh)")  # fmt: skip
+    e = parser.add_argument_group("cost-and-usage exports")
+    e.add_argument(
+        "--exports",
+        metavar="DIR",
+        help="write a CUR 2.0 and a FOCUS 1.2 export per payer under DIR (Data Exports layout; "
+        "with --anomalies, planted misalignments too) before serving",
+    )
+    e.add_argument("--export-lines", type=bounded_int(1, 100_000_000, 100_000), metavar="N",
+                   help="about N lines per export and billing month (benchmarks)")  # fmt: skip
 
 
 def _table(org) -> str:
@@ -252,6 +273,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.write_config:
             write_fleet_config(args.write_config, org, server.endpoint_url)
+        if args.exports:
+            from invoicekit.sandbox.exports import write_exports
+
+            write_exports(org, args.exports, lines=args.export_lines, anomalies=args.anomalies)
         server.start()
         print(server.endpoint_url, flush=True)
         if not args.quiet:

@@ -5,8 +5,13 @@ complete PDF), unexpected files (not in the manifest, partial downloads) and unu
 lines. With ``--summaries FILE`` (or ``--config`` with ``--from``/``--to``) it also reports
 every invoice of the range that has no PDF in the archive (completeness).
 
-Exit codes: 0 nothing wrong; 1 problems found (listed); 2 bad input (no such directory, no
-manifest, a bad month or summaries file).
+``DIR`` may be ``s3://BUCKET/PREFIX`` (an archive written by ``download --dest s3://...``):
+every object is read back and re-hashed, its stored SHA-256 checksum compared, and a lock the
+manifest records must still be in force (``unlocked`` otherwise). The bucket is reached with
+the fleet file's ``archive:`` section (``--config``) or the standard AWS chain.
+
+Exit codes: 0 nothing wrong; 1 problems found (listed); 2 bad input (no such directory or
+bucket, no manifest, a bad month or summaries file).
 
 Examples
 --------
@@ -14,6 +19,7 @@ Examples
 
     invoicekit verify invoices/
     invoicekit verify invoices/ --summaries invoices.parquet --from 2025-01 --to 2025-12
+    invoicekit verify s3://audit-archive/invoices --config fleet.yml --from 2025-01 --to 2025-12
 """
 
 from __future__ import annotations
@@ -30,7 +36,11 @@ MAX_PROBLEM_LINES = 100
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``invoicekit verify``."""
-    parser.add_argument("dir", metavar="DIR", help="archive directory written by download")
+    parser.add_argument(
+        "dir",
+        metavar="DIR|s3://BUCKET/PREFIX",
+        help="archive directory (or S3 bucket and prefix) written by download",
+    )
     parser.add_argument(
         "--summaries",
         metavar="FILE",
@@ -51,22 +61,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Verify, print the problems and a summary; return the exit code."""
     from invoicekit.archive import protect_logs, verify_archive
+    from invoicekit.archive.s3 import is_s3_url
     from invoicekit.cli.download import filter_periods, load_fleet_arg, summaries_from_args
     from invoicekit.errors import InvalidArgumentError
 
     protect_logs()
     summaries = None
     list_failures: list = []
+    in_s3 = is_s3_url(args.dir)
+    fleet = load_fleet_arg(args.config) if args.config and (in_s3 or not args.summaries) else None
     if args.summaries or args.config:
-        fleet = load_fleet_arg(args.config) if not args.summaries else None
-        summaries, list_failures = summaries_from_args(args, fleet, progress=progress_enabled(args))
+        if args.summaries or args.start or args.end or not in_s3:
+            summaries, list_failures = summaries_from_args(
+                args, None if args.summaries else fleet, progress=progress_enabled(args)
+            )
     elif args.start or args.end:
         raise InvalidArgumentError(
             "--from/--to need the invoices to check against: add --summaries FILE or --config FLEET.yml"
         )
     if summaries is not None:
         summaries = filter_periods(summaries, args.start, args.end)
-    report = verify_archive(args.dir, summaries=summaries)
+    report = verify_archive(args.dir, summaries=summaries, fleet=fleet if in_s3 else None)
     problems = report.problems
     for rec in problems.head(MAX_PROBLEM_LINES).to_dict("records"):
         p = {k: ("" if v is None or v != v else str(v)) for k, v in rec.items()}  # NA → ""

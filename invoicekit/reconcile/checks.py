@@ -112,7 +112,12 @@ CHECKS: dict[str, Check] = {
             "error",
             "each component of a converted view is within one minor unit of the source view x rate",
         ),
-        Check("completeness", "error", "an account x billing period without an INVOICE"),
+        Check(
+            "completeness",
+            "error",
+            "an account x billing period without an INVOICE; with invoice units, each unit's "
+            "invoice and the payer's default invoice are expected separately",
+        ),
         Check("duplicate_invoice", "error", "one invoice id seen twice with different content"),
         Check(
             "credit_memo_original",
@@ -167,7 +172,7 @@ class _Findings:
         if n == 0:
             return
         arrays = []
-        for field in _FINDINGS_SCHEMA:
+        for field in _TABLE_SCHEMA:
             if field.name == "check":
                 value: Any = check
             elif field.name == "severity":
@@ -175,10 +180,10 @@ class _Findings:
             else:
                 value = cols.get(field.name)
             arrays.append(_as_array(value, n, field.type))
-        self.parts.append(pa.Table.from_arrays(arrays, schema=_FINDINGS_SCHEMA))
+        self.parts.append(pa.Table.from_arrays(arrays, schema=_TABLE_SCHEMA))
 
     def frame(self) -> pd.DataFrame:
-        table = pa.concat_tables(self.parts) if self.parts else _FINDINGS_SCHEMA.empty_table()
+        table = pa.concat_tables(self.parts) if self.parts else _TABLE_SCHEMA.empty_table()
         months = table.column("billing_period").to_numpy(zero_copy_only=False)
         months = np.where(pd.isna(months), NAT, months).astype(np.int64)
         table = table.drop_columns(["billing_period"])
@@ -195,6 +200,12 @@ class _Findings:
         out = out.reset_index(drop=True)
         out["finding_id"] = pd.array(finding_ids(out).tolist(), dtype=pd.ArrowDtype(pa.string()))
         return out[FINDING_COLUMNS]
+
+
+#: Internal column of a finding's table: what makes its id unique beyond account and period
+#: (the invoice unit of a per-unit completeness finding); not a column of the findings.
+_ID_PART = "_id_part"
+_TABLE_SCHEMA = _FINDINGS_SCHEMA.append(pa.field(_ID_PART, pa.string()))
 
 
 def _as_array(value: Any, n: int, type_: pa.DataType) -> pa.Array:
@@ -421,8 +432,28 @@ def _exchange_pair(
     )
 
 
-def _completeness(cols: Columns, lo: int | None, hi: int | None, out: _Findings) -> None:
+def _completeness(
+    cols: Columns,
+    lo: int | None,
+    hi: int | None,
+    out: _Findings,
+    units: pd.DataFrame | None = None,
+) -> None:
+    checked, unit_findings = _unit_payers(cols, units, lo, hi)
+    if unit_findings:
+        acc_u, months_u, messages_u, parts_u = (list(x) for x in zip(*unit_findings, strict=True))
+        out.add(
+            "completeness",
+            "error",
+            account_id=acc_u,
+            billing_period=np.asarray(months_u, dtype=np.int64),
+            message=messages_u,
+            **{_ID_PART: parts_u},
+        )
     grid, accounts, lo0, _hi0 = invoice_counts(cols, lo, hi)
+    for a, payer in enumerate(accounts):
+        for month in checked.get(payer, ()):
+            grid[a, month - lo0] = 1  # checked per invoice unit above
     a_idx, m_idx = np.nonzero(grid == 0)
     if len(a_idx) == 0:
         return
@@ -459,6 +490,111 @@ def _completeness(cols: Columns, lo: int | None, hi: int | None, out: _Findings)
                 f"no INVOICE for {who} for billing period {p}: fetch it again or ask AWS"
             )
     out.add("completeness", "error", account_id=acc, billing_period=months, message=messages)
+
+
+def _unit_payers(
+    cols: Columns, units: pd.DataFrame | None, lo: int | None, hi: int | None
+) -> tuple[dict[str, set[int]], list[tuple[str, int, str, str | None]]]:
+    """The payers whose completeness is checked per invoice unit, and the per-unit findings.
+
+    Returns ``(checked, findings)``: ``checked`` maps each payer account checked per unit to
+    the months so checked (the account-level rule skips those), ``findings`` holds the per-unit
+    completeness findings as ``(account, month ordinal, message, id part)``.
+
+    The rule: for a payer with invoice units, every month of the range expects one monthly
+    INVOICE (``bill_type`` ANNIVERSARY, or unknown) per unit that had a member at the end of
+    the month, as configured then (:func:`invoicekit.units.configurations`; a unit created or
+    changed after the month's end, without a snapshot of the month's end, is not expected),
+    and one default invoice for the payer's accounts in no unit (unless the payer itself is in
+    a unit). An INVOICE counts for the unit its ``bill_source_account`` was in
+    (:func:`invoicekit.units.unit_of_invoice`). A payer-month with an INVOICE that names no
+    bill source account (a file written before ``bill_source_account`` existed) is left to the
+    account-level rule, as is a payer none of whose rows names one, and the months the data
+    holds no row of ("not in the data").
+    """
+    from invoicekit.units import _check_units, configurations, unit_of_invoice
+
+    if units is None:
+        return {}, []
+    _check_units(units, "reconcile_invoices")
+    if not len(units) or "bill_source_account" not in cols.df.columns:
+        return {}, []
+    payers_with_units = set(units["payer_account_id"].dropna().astype(str))
+    accounts = cols.string("account_id").to_pylist()
+    ordinals = cols.months()
+    valid = ordinals != NAT
+    if not valid.any():
+        return {}, []
+    lo = int(ordinals[valid].min()) if lo is None else lo
+    hi = int(ordinals[valid].max()) if hi is None else hi
+    held = set(np.unique(ordinals[valid]).tolist())
+    is_invoice = mask(pc.equal(cols.string("invoice_type"), "INVOICE"))
+    monthly = ~mask(pc.not_equal(cols.string("bill_type"), "ANNIVERSARY"))  # or unknown
+    of_unit_payer = np.fromiter((a in payers_with_units for a in accounts), bool, len(accounts))
+    rows = np.flatnonzero(
+        is_invoice & monthly & valid & (ordinals >= lo) & (ordinals <= hi) & of_unit_payer
+    )
+    if not len(rows) and not of_unit_payer.any():
+        return {}, []
+    arns = unit_of_invoice(cols.df.iloc[rows], units).astype(object).tolist() if len(rows) else []
+    sources = cols.string("bill_source_account").to_pylist()
+    seen: dict[tuple[str, int], set[str | None]] = {}
+    unknown: set[tuple[str, int]] = set()
+    for r, arn in zip(rows.tolist(), arns, strict=True):
+        key = (accounts[r], int(ordinals[r]))
+        if sources[r] is None:
+            unknown.add(key)
+        seen.setdefault(key, set()).add(None if is_missing(arn) else str(arn))
+    names = (
+        dict(zip(accounts, cols.string("account_name").to_pylist(), strict=True))
+        if "account_name" in cols.df.columns
+        else {}
+    )
+    # a payer none of whose rows names a bill source account (a file written before the
+    # column existed): its invoices cannot be told apart by unit
+    named = {a for a, src in zip(accounts, sources, strict=True) if src is not None}
+    present = sorted({a for a in accounts if a in payers_with_units and a in named})
+    months_checked = [m for m in range(lo, hi + 1) if m in held]
+    labels = dict(zip(months_checked, month_labels(months_checked), strict=True))
+    configs = configurations(units, labels.values())
+    checked: dict[str, set[int]] = {}
+    findings: list[tuple[str, int, str, str | None]] = []
+    for month in months_checked:
+        label = labels[month]
+        by_payer: dict[str, list] = {}
+        for u in configs[label]:
+            if u.member_account_id is not None:
+                by_payer.setdefault(u.payer_account_id, []).append(u)
+        for payer in present:
+            if (payer, month) in unknown:
+                continue
+            checked.setdefault(payer, set()).add(month)
+            got = seen.get((payer, month), set())
+            who = names.get(payer) or f"account {payer}"
+            mine = by_payer.get(payer, [])
+            expected: dict[str, str] = {}
+            for u in mine:
+                if u.settled:
+                    expected.setdefault(
+                        u.invoice_unit_arn, u.invoice_unit_name or u.invoice_unit_arn
+                    )
+            for arn, unit in sorted(expected.items(), key=lambda kv: (kv[1], kv[0])):
+                if arn not in got:
+                    findings.append((
+                        payer, month,
+                        f"{who}: no invoice for invoice unit '{unit}' in {label}: fetch it "
+                        "again or ask AWS",
+                        arn.rsplit(":", 1)[-1],
+                    ))  # fmt: skip
+            payer_in_unit = any(u.member_account_id == payer for u in mine)
+            if not payer_in_unit and None not in got:
+                findings.append((
+                    payer, month,
+                    f"{who}: no invoice for the accounts in no invoice unit (the payer's own "
+                    f"invoice) in {label}: fetch it again or ask AWS",
+                    None,
+                ))  # fmt: skip
+    return checked, findings
 
 
 def _duplicates(df: pd.DataFrame, cols: Columns, rows: np.ndarray, out: _Findings) -> None:
@@ -728,7 +864,9 @@ def finding_ids(findings: pd.DataFrame) -> pd.Series:
     an invoice), e.g. ``exchange:EUINDE26-704673:payment`` or ``completeness:100000000005:2026-09``.
 
     Deterministic: the same data gives the same ids, run after run, so a controller can accept
-    a finding by its id (``invoicekit export-ap --accept-findings``). A finding without a view
+    a finding by its id (``invoicekit export-ap --accept-findings``). A completeness finding of
+    an invoice unit adds the unit's resource id
+    (``completeness:100000000003:2026-09:invoice-unit/1a2b3c4d``). A finding without a view
     is ``check:invoice`` (``tax_invoice_commercial:IN-1``); should two findings of one frame
     share an id (a credit memo net position in two currencies), the later ones get ``#2``,
     ``#3``... in the frame's order.
@@ -754,27 +892,37 @@ def finding_ids(findings: pd.DataFrame) -> pd.Series:
     """
     ids: list[str] = []
     seen: dict[str, int] = {}
+    extra = (
+        findings[_ID_PART].astype(object)
+        if _ID_PART in findings.columns
+        else pd.Series([None] * len(findings), index=findings.index, dtype=object)
+    )
     rows = zip(
         findings["check"].astype(object),
         findings["account_id"].astype(object),
         findings["invoice_id"].astype(object),
         findings["billing_period"].astype(object),
         findings["view"].astype(object),
+        extra,
         strict=True,
     )
-    for check, account, invoice, period, view_ in rows:
+    for check, account, invoice, period, view_, part in rows:
         invoice, view_ = _part(invoice), _part(view_)
         if invoice:
             key = f"{_part(check)}:{invoice}:{view_}" if view_ else f"{_part(check)}:{invoice}"
         else:
             key = f"{_part(check)}:{_part(account)}:{_part(period)}"
+            if _part(part):
+                key += f":{_part(part)}"
         n = seen.get(key, 0) + 1
         seen[key] = n
         ids.append(key if n == 1 else f"{key}#{n}")
     return pd.Series(ids, index=findings.index, dtype=object, name="finding_id")
 
 
-def reconcile_invoices(df: pd.DataFrame, *, start: Any = None, end: Any = None) -> pd.DataFrame:
+def reconcile_invoices(
+    df: pd.DataFrame, *, start: Any = None, end: Any = None, units: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Check invoice summaries the way a month-end close needs them checked.
 
     Parameters
@@ -787,6 +935,13 @@ def reconcile_invoices(df: pd.DataFrame, *, start: Any = None, end: Any = None) 
         references (a credit memo's original invoice may be older). A month of the range
         that the data holds no row of is reported per account as ``completeness``, with a
         message saying the month is not in the data (:func:`coverage` lists those months).
+    units : pandas.DataFrame, optional
+        The invoice units (:func:`invoicekit.read_invoice_units`; exact across changes with
+        one snapshot per month end, ``months=(start, end)``). A payer with units is then
+        complete in a month only with an INVOICE for each unit that had members at the
+        month's end and its default invoice (accounts in no unit); a missing one is named:
+        ``Data Platform: no invoice for invoice unit 'Analytics' in 2026-09``. Without
+        ``units`` (default) nothing is fetched and every account needs one INVOICE a month.
 
     Returns
     -------
@@ -836,7 +991,7 @@ def reconcile_invoices(df: pd.DataFrame, *, start: Any = None, end: Any = None) 
     if cols.n:
         _arithmetic(cols, rows, out)
         _exchange(cols, rows, out)
-        _completeness(cols, lo, hi, out)
+        _completeness(cols, lo, hi, out, units)
         _duplicates(df, cols, rows, out)
         _references(cols, rows, out)
         _payment_currency_change(cols, rows, out)

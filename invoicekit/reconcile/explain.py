@@ -87,6 +87,10 @@ def _money(amount: Any, currency: Any) -> str:
     return format_money(amount, None if is_missing(currency) else str(currency), code=True)
 
 
+#: A completeness finding of one invoice unit names it: ``no invoice for invoice unit 'X' in``.
+_UNIT_MESSAGE = re.compile(r"no invoice for invoice unit '(.*)' in \d{4}-\d{2}")
+
+
 def _explain(f: Mapping[str, Any], who: str) -> tuple[str, str]:
     """(sentence, action) for one finding."""
     check, sev = str(f["check"]), str(f["severity"])
@@ -98,6 +102,18 @@ def _explain(f: Mapping[str, Any], who: str) -> tuple[str, str]:
     msg = str(f.get("message") or "")
     of = f"{who}, {month}" if month else who
     if check == "completeness":
+        unit = _UNIT_MESSAGE.search(msg)
+        if unit:
+            return (
+                f"No invoice for the invoice unit '{unit.group(1)}' of {who} for {month}.",
+                f"Fetch {month} again; if it is still missing, ask AWS Support for the unit's "
+                "invoice.",
+            )
+        if "the accounts in no invoice unit" in msg:
+            return (
+                f"No invoice for the accounts of {who} that are in no invoice unit for {month}.",
+                f"Fetch {month} again; if it is still missing, ask AWS Support for the invoice.",
+            )
         if "has no row of" in msg:
             return (
                 f"No invoice for {who} for {month}: the data does not cover {month} at all.",

@@ -288,7 +288,7 @@ def start(
     today: date | str | None = None,
     latency_ms: float = 0.0,
     jitter_ms: float = 0.0,
-    rate_limit: float | None = None,
+    rate_limit: float | dict | list | tuple | str | None = None,
     faults: Faults | dict | None = None,
     anomalies: bool = False,
     url_lifetime_s: int = 900,
@@ -296,6 +296,8 @@ def start(
     deny_accounts=(),
     role_session_max_s: float | None = None,
     access_log: bool = False,
+    exports: str | os.PathLike | None = None,
+    export_lines: int | None = None,
 ) -> Sandbox:
     """Start a sandbox and return its handle.
 
@@ -310,8 +312,10 @@ def start(
         ``INVOICEKIT_NOW``.
     latency_ms, jitter_ms : float
         Added to every AWS-facing request, slept in the request's own thread.
-    rate_limit : float or None
+    rate_limit : float, mapping, sequence or None
         Per-account token bucket (requests/s) on the invoicing operations; 429 beyond it.
+        One rate for all accounts, ``{account_id: rate}``, or a spread assigned by account
+        index, cycling (``[1, 5, 50]``).
     faults : Faults or dict or None
         Random faults (throttle, 500 errors, dropped connections, truncated documents, short
         URL lifetimes), deterministic by ``seed`` for a given request order.
@@ -326,6 +330,10 @@ def start(
         Caps AssumeRole credential lifetimes so that a test can watch them refresh.
     access_log : bool
         Log one redacted line per request (logger ``invoicekit.sandbox``, INFO).
+    exports : path-like, optional
+        Write a CUR 2.0 and a FOCUS 1.2 cost-and-usage export per payer under this folder
+        (:func:`invoicekit.sandbox.exports.write_exports`; ``anomalies`` also plants
+        misalignments there). ``export_lines``: about how many lines per export and month.
 
     Returns
     -------
@@ -364,6 +372,10 @@ def start(
                 access_log=access_log,
             )
             write_fleet_config(fleet_path, org, server.endpoint_url)
+            if exports is not None:
+                from invoicekit.sandbox.exports import write_exports
+
+                write_exports(org, exports, lines=export_lines, anomalies=anomalies)
             server.start()
             return Sandbox(
                 endpoint_url=server.endpoint_url,
@@ -383,13 +395,20 @@ def start(
         if today is not None:
             cmd += ["--today", str(today)]
         if rate_limit is not None:
-            cmd += ["--rate-limit", str(rate_limit)]
+            from invoicekit.sandbox._faults import format_rate_limit, rate_limits
+
+            rate_limits(rate_limit, [])  # refuse a bad value here, not in the child
+            cmd += ["--rate-limit", format_rate_limit(rate_limit)]
         if anomalies:
             cmd.append("--anomalies")
         if role_session_max_s is not None:
             cmd += ["--role-session-max-s", str(role_session_max_s)]
         if access_log:
             cmd.append("--access-log")
+        if exports is not None:
+            cmd += ["--exports", os.fspath(exports)]
+            if export_lines is not None:
+                cmd += ["--export-lines", str(export_lines)]
         for account in deny_accounts:
             cmd += ["--deny-account", str(account)]
         if faults is not None:

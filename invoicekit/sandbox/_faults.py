@@ -1,4 +1,4 @@
-"""Fault injection for the sandbox: latency, jitter, a per-account rate limit and random faults.
+"""Fault injection for the sandbox: latency, jitter, per-account rate limits and random faults.
 
 Every decision comes from one seeded random generator drawn in a fixed order per request, so a
 given request order always meets the same faults.
@@ -10,10 +10,18 @@ import math
 import random
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 #: Operations that faults may apply to (``Faults.operations`` picks a subset).
-FAULT_OPERATIONS = ("ListInvoiceSummaries", "GetInvoicePDF", "Document")
+FAULT_OPERATIONS = (
+    "ListInvoiceSummaries",
+    "GetInvoicePDF",
+    "ListInvoiceUnits",
+    "GetInvoiceUnit",
+    "BatchGetInvoiceProfile",
+    "Document",
+)
 
 
 @dataclass(frozen=True)
@@ -100,25 +108,121 @@ class Decision:
 
 
 class TokenBucket:
-    """A token bucket per key: ``rate`` tokens per second, burst ``max(1, rate)``."""
+    """A token bucket per key: ``rate`` tokens per second, burst ``max(1, rate)``.
 
-    def __init__(self, rate: float) -> None:
-        self.rate = float(rate)
+    ``rate`` is one number for every key, or a mapping ``{key: rate}`` (per-account limits;
+    keys not in it get ``default``, ``None``: unlimited).
+
+    Examples
+    --------
+    >>> b = TokenBucket({"111111111111": 1.0}, default=50.0)
+    >>> b.rate_for("111111111111"), b.rate_for("222222222222")
+    (1.0, 50.0)
+    >>> b.allow("111111111111", now=0.0), b.allow("111111111111", now=0.1)
+    (True, False)
+    """
+
+    def __init__(self, rate: float | Mapping[str, float], default: float | None = None) -> None:
+        if isinstance(rate, Mapping):
+            self.rates = {str(k): _check_rate(v) for k, v in rate.items()}
+            self.default = None if default is None else _check_rate(default)
+        else:
+            self.rates = {}
+            self.default = _check_rate(rate)
+        # the single rate, kept for callers of a uniform bucket
+        self.rate = (
+            self.default if self.default is not None else max(self.rates.values(), default=0.0)
+        )
         self.capacity = max(1.0, self.rate)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    def rate_for(self, key: str) -> float | None:
+        """The limit of ``key`` (requests/s; ``None``: unlimited)."""
+        return self.rates.get(key, self.default)
+
     def allow(self, key: str, now: float | None = None) -> bool:
         """Take one token for ``key``; False when the bucket is empty (throttle)."""
+        rate = self.rates.get(key, self.default)
+        if rate is None:
+            return True
+        capacity = max(1.0, rate)
         now = time.monotonic() if now is None else now
         with self._lock:
-            tokens, last = self._buckets.get(key, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            tokens, last = self._buckets.get(key, (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * rate)
             if tokens >= 1.0:
                 self._buckets[key] = (tokens - 1.0, now)
                 return True
             self._buckets[key] = (tokens, now)
             return False
+
+
+def _check_rate(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"rate_limit must be > 0 requests per second, got {value!r}")
+    return float(value)
+
+
+def rate_limits(rate_limit: object, account_ids: Sequence[str]) -> TokenBucket | None:
+    """The sandbox's bucket for a ``rate_limit`` setting (``None``: no limit).
+
+    ``rate_limit`` is a number (every account), a mapping ``{account_id: rate}`` (accounts not
+    in it are unlimited), a sequence of rates assigned by account index in the organization
+    (cycling: ``[1, 5, 50]`` gives accounts 0, 3, 6... 1 request/s, accounts 1, 4, 7... 5/s),
+    or the command-line text of either (``"5"``, ``"1,5,50"``, ``"111111111111=5,..."``).
+
+    Examples
+    --------
+    >>> b = rate_limits("1,5,50", ["111111111111", "222222222222", "333333333333"])
+    >>> [b.rate_for(a) for a in ("111111111111", "222222222222", "333333333333")]
+    [1.0, 5.0, 50.0]
+    """
+    if rate_limit is None:
+        return None
+    if isinstance(rate_limit, str):
+        rate_limit = parse_rate_limit(rate_limit)
+    if isinstance(rate_limit, Mapping):
+        return TokenBucket(rate_limit)
+    if isinstance(rate_limit, list | tuple):
+        if not rate_limit:
+            raise ValueError("rate_limit: give at least one rate")
+        rates = [_check_rate(r) for r in rate_limit]
+        return TokenBucket({a: rates[i % len(rates)] for i, a in enumerate(account_ids)})
+    return TokenBucket(_check_rate(rate_limit))
+
+
+def parse_rate_limit(text: str) -> float | tuple[float, ...] | dict[str, float]:
+    """``"5"`` -> 5.0, ``"1,5,50"`` -> (1.0, 5.0, 50.0), ``"ID=5,ID=2"`` -> a mapping.
+
+    Raises ``ValueError`` naming what is wrong.
+    """
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not items:
+        raise ValueError(f"{text!r} is not a rate limit: give R, R1,R2,... or ACCOUNT=R,...")
+    try:
+        if all("=" in t for t in items):
+            pairs = (t.split("=", 1) for t in items)
+            return {k.strip(): _check_rate(float(v)) for k, v in pairs}
+        if any("=" in t for t in items):
+            raise ValueError("mixed")
+        rates = tuple(_check_rate(float(t)) for t in items)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a rate limit: give R (requests/s, > 0), a spread R1,R2,... "
+            "(by account index) or ACCOUNT=R,..."
+        ) from None
+    return rates[0] if len(rates) == 1 else rates
+
+
+def format_rate_limit(rate_limit: object) -> str:
+    """The command-line text of a ``rate_limit`` setting (the inverse of
+    :func:`parse_rate_limit`)."""
+    if isinstance(rate_limit, Mapping):
+        return ",".join(f"{k}={float(v):g}" for k, v in rate_limit.items())
+    if isinstance(rate_limit, list | tuple):
+        return ",".join(f"{float(v):g}" for v in rate_limit)
+    return str(rate_limit)
 
 
 class FaultEngine:

@@ -307,9 +307,10 @@ class InvoiceIndex:
         payload = f"v1:{offset}:{int(time.time())}:{qhash}".encode()
         return base64.urlsafe_b64encode(payload + b"|" + self._sign(payload)).decode()
 
-    def read_token(self, token: str, key: bytes) -> int:
-        """Offset of a NextToken issued for this query, or a ValidationException."""
-        invalid = ServiceError(
+    @staticmethod
+    def invalid() -> ServiceError:
+        """The answer to a NextToken that was not issued for the request."""
+        return ServiceError(
             "ValidationException",
             "The NextToken is invalid for this request. Start again without a NextToken.",
             extra={
@@ -317,6 +318,10 @@ class InvoiceIndex:
                 "fieldList": [{"name": "NextToken", "message": "Invalid NextToken"}],
             },
         )
+
+    def read_token(self, token: str, key: bytes) -> int:
+        """Offset of a NextToken issued for this query, or a ValidationException."""
+        invalid = self.invalid()
         try:
             raw = base64.urlsafe_b64decode(token.encode("ascii") + b"=" * (-len(token) % 4))
             payload, sig = raw[:-17], raw[-16:]

@@ -14,6 +14,8 @@ MODELED_STATUS = {
     "ValidationException": 400,
     "AccessDeniedException": 403,
     "ResourceNotFoundException": 404,
+    "ConflictException": 409,
+    "ServiceQuotaExceededException": 402,
     "ThrottlingException": 429,
     "InternalServerException": 500,
 }

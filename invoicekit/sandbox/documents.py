@@ -127,7 +127,9 @@ def _period(invoice: dict) -> str:
     return f"{_MONTHS[bp['Month'] - 1]} {bp['Year']} ({bp['Year']:04d}-{bp['Month']:02d})"
 
 
-def _identity_rows(invoice: dict, account: SandboxAccount) -> list[tuple[str, str]]:
+def _identity_rows(
+    invoice: dict, account: SandboxAccount, profile: dict | None = None
+) -> list[tuple[str, str]]:
     entity = invoice.get("Entity") or {}
     rows = [
         ("Invoice ID", invoice["InvoiceId"]),
@@ -135,6 +137,10 @@ def _identity_rows(invoice: dict, account: SandboxAccount) -> list[tuple[str, st
         ("Bill type", f"{invoice.get('BillType', '')} / {invoice.get('InvoiceFrequency', '')}"),
         ("Billing entity", entity.get("BillingEntity", "")),
         ("Account", f"{account.account_id} - {account.name}"),
+    ]
+    if profile:  # the receiver's name only: its address and tax id are sensitive in the model
+        rows.append(("Bill to", f"{profile.get('ReceiverName', '')} ({profile['AccountId']})"))
+    rows += [
         ("Billing period", _period(invoice)),
         ("Issued", _day(invoice["IssuedDate"])),
         ("Due", _day(invoice["DueDate"])),
@@ -228,7 +234,9 @@ def _fields(page: _Page, rows: Sequence[tuple[str, str]]) -> None:
     page.y += 5
 
 
-def render_invoice_pdf(invoice: dict, account: SandboxAccount) -> bytes:
+def render_invoice_pdf(
+    invoice: dict, account: SandboxAccount, profile: dict | None = None
+) -> bytes:
     """Render the main PDF of ``invoice`` (an InvoiceSummary dict) for ``account``.
 
     Parameters
@@ -237,6 +245,9 @@ def render_invoice_pdf(invoice: dict, account: SandboxAccount) -> bytes:
         InvoiceSummary as on the wire (epoch-second dates, decimal-string amounts).
     account
         The payer account the invoice belongs to (its name is printed).
+    profile
+        The invoice profile of the invoice's receiver (BatchGetInvoiceProfile's item): its
+        ``ReceiverName`` and account are printed as "Bill to".
 
     Returns
     -------
@@ -259,14 +270,18 @@ def render_invoice_pdf(invoice: dict, account: SandboxAccount) -> bytes:
         title = "Invoice"
     page = _Page(invoice, f"{title} {invoice['InvoiceId']}")
     _header(page, title, invoice)
-    _fields(page, _identity_rows(invoice, account))
+    _fields(page, _identity_rows(invoice, account, profile))
     _amount_table(page, invoice)
     _breakdown_lines(page, invoice)
     return page.output()
 
 
 def render_supplement_pdf(
-    invoice: dict, account: SandboxAccount, document_id: str, document_type: str
+    invoice: dict,
+    account: SandboxAccount,
+    document_id: str,
+    document_type: str,
+    profile: dict | None = None,
 ) -> bytes:
     """Render a supplemental document: its own page naming its type and its invoice.
 
@@ -279,6 +294,8 @@ def render_supplement_pdf(
     document_id, document_type
         The supplemental document's id (``<invoice>-SUPPLEMENT-<n>``) and type
         (``PAYMENT_RECEIPT``, ``TAX_E_INVOICE``, ``GOVERNMENT_INVOICE``, ``SUPPLEMENT``).
+    profile
+        The receiver's invoice profile ("Bill to"), as for :func:`render_invoice_pdf`.
 
     Returns
     -------
@@ -303,7 +320,7 @@ def render_supplement_pdf(
         ("Document ID", document_id),
         ("Document type", document_type),
         ("Belongs to invoice", invoice["InvoiceId"]),
-        *(r for r in _identity_rows(invoice, account) if r[0] != "Invoice ID"),
+        *(r for r in _identity_rows(invoice, account, profile) if r[0] != "Invoice ID"),
     ]
     _fields(page, rows)
     pay = invoice.get("PaymentCurrencyAmount") or invoice.get("BaseCurrencyAmount") or {}
@@ -324,7 +341,9 @@ def render_supplement_pdf(
     return page.output()
 
 
-def render_document(document: Document, invoice: dict, account: SandboxAccount) -> bytes:
+def render_document(
+    document: Document, invoice: dict, account: SandboxAccount, profile: dict | None = None
+) -> bytes:
     """Render ``document`` of ``invoice``: the invoice itself or a supplemental document.
 
     Parameters
@@ -335,6 +354,8 @@ def render_document(document: Document, invoice: dict, account: SandboxAccount) 
         The InvoiceSummary it belongs to.
     account
         The payer account of the invoice.
+    profile
+        The invoice profile of the invoice's receiver, printed as "Bill to" (optional).
 
     Returns
     -------
@@ -351,5 +372,7 @@ def render_document(document: Document, invoice: dict, account: SandboxAccount) 
     b'%PDF-'
     """
     if document.document_type == "INVOICE":
-        return render_invoice_pdf(invoice, account)
-    return render_supplement_pdf(invoice, account, document.document_id, document.document_type)
+        return render_invoice_pdf(invoice, account, profile)
+    return render_supplement_pdf(
+        invoice, account, document.document_id, document.document_type, profile
+    )

@@ -7,7 +7,9 @@ built bottom-up so that every view agrees with every other:
 1. a usage model (``line_items``: account, billing period, service, usage type, USD amount) with
    growth, seasonality (a retail Q4 peak) and a few spikes;
 2. per account and billing month an ANNIVERSARY invoice whose base subtotal is the sum of that
-   month's AWS line items, plus occasional Marketplace purchases and credit memos;
+   month's AWS line items, plus occasional Marketplace purchases and credit memos; a payer with
+   invoice units gets one ANNIVERSARY invoice per unit as configured at the end of the month
+   (its member accounts' line items) besides its default invoice (the accounts in no unit);
 3. discounts (negative), fees and taxes computed in the base currency (USD), then the tax and
    payment views converted at the month's rate with largest-remainder rounding, so that each
    converted component is within one minor unit of ``base x rate`` and each view adds up exactly.
@@ -24,7 +26,7 @@ import hashlib
 import math
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
@@ -42,6 +44,7 @@ __all__ = [
     "ANOMALY_CHECKS",
     "LATE_EVENT_CHANGES",
     "SandboxAccount",
+    "MemberAccount",
     "Document",
     "Organization",
     "build_organization",
@@ -501,6 +504,311 @@ def _converted_view(a: _Amounts, cur: str, rate: str, *, apply_rate: str | None 
 
 
 # --------------------------------------------------------------------------------------------
+# Member accounts, invoice units and invoice profiles
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberAccount:
+    """One member (linked) account of a payer's organization; the payer lists itself first.
+
+    ``attributes`` are cost-allocation-style tags (``team``, ``environment``, ``cost_center``,
+    ``application``), deterministic by seed.
+
+    Examples
+    --------
+    >>> org = build_organization(accounts=1, months=1, today="2026-11-25")
+    >>> first = org.members["100000000001"][0]
+    >>> first.account_id == first.payer_account_id == "100000000001"
+    True
+    >>> sorted(first.attributes)
+    ['application', 'cost_center', 'environment', 'team']
+    """
+
+    account_id: str
+    name: str
+    payer_account_id: str
+    attributes: dict[str, str] = field(hash=False)
+
+
+#: Region of the invoice-unit ARNs (the service is global; its ARNs carry no region).
+UNIT_ARN_PREFIX = "arn:aws:invoicing::"
+#: Permanent units of a unit plan exist from this moment on (before any default range).
+_UNITS_SINCE = datetime(2023, 3, 14, 9, 30, tzinfo=UTC)
+#: Payer profiles (position in ``_PROFILES``) with invoice units, and their plan.
+_UNIT_PLANS = {0: "retail", 2: "data"}
+_MEMBER_ROLES = (
+    ("Production", "production"),
+    ("Staging", "staging"),
+    ("Development", "development"),
+    ("Analytics", "production"),
+    ("Shared Tools", "production"),
+    ("Sandbox", "sandbox"),
+    ("Security Tooling", "production"),
+    ("Batch", "production"),
+    ("Edge", "production"),
+    ("Disaster Recovery", "production"),
+)
+_TEAMS = ("platform", "checkout", "catalog", "growth", "data", "ml", "ops", "finance-it")
+_APPLICATIONS = ("storefront", "fulfilment", "payments-api", "lakehouse", "search", "crm", "bi")
+
+
+def _member_accounts(
+    seed: int, acct: SandboxAccount, profile: _Profile, linked: Sequence[str]
+) -> tuple[MemberAccount, ...]:
+    """The payer (first) and its linked accounts, named and tagged from their own stream."""
+    rng = _rng(seed, "members", acct.index)
+    roles = list(_MEMBER_ROLES)
+    rng.shuffle(roles)
+    out = [
+        MemberAccount(
+            acct.account_id,
+            acct.name,
+            acct.account_id,
+            {
+                "team": "cloud-platform",
+                "environment": "management",
+                "cost_center": f"CC-{1000 + acct.index * 10}",
+                "application": "billing",
+            },
+        )
+    ]
+    for k, account_id in enumerate(linked):
+        if account_id == acct.account_id:
+            continue
+        role, env = roles[(k - 1) % len(roles)]
+        cycle = (k - 1) // len(roles)
+        name = f"{acct.name} {role}" + (f" {cycle + 1}" if cycle else "")
+        out.append(
+            MemberAccount(
+                account_id,
+                name,
+                acct.account_id,
+                {
+                    "team": rng.choice(_TEAMS),
+                    "environment": env,
+                    "cost_center": f"CC-{1000 + acct.index * 10 + rng.randint(1, 9)}",
+                    "application": rng.choice(_APPLICATIONS),
+                },
+            )
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class _UnitConfig:
+    """One configuration of an invoice unit (what GetInvoiceUnit shows from ``since`` on)."""
+
+    arn: str
+    name: str
+    description: str
+    receiver: str
+    tax_inheritance_disabled: bool
+    linked: tuple[str, ...]  # sorted
+
+    def wire(self, since: datetime) -> dict:
+        return {
+            "InvoiceUnitArn": self.arn,
+            "InvoiceReceiver": self.receiver,
+            "Name": self.name,
+            "Description": self.description,
+            "TaxInheritanceDisabled": self.tax_inheritance_disabled,
+            "Rule": {"LinkedAccounts": list(self.linked)},
+            "LastModified": _epoch(since),
+        }
+
+
+#: One unit's history: (moment, configuration or ``None`` for its deletion), oldest first.
+_History = list[tuple[datetime, "_UnitConfig | None"]]
+
+
+def _unit_arn(seed: int, payer: str, key: str) -> str:
+    return (
+        f"{UNIT_ARN_PREFIX}{payer}:invoice-unit/{_digest_int(seed, 'unit', payer, key) % 16**8:08x}"
+    )
+
+
+def _unit_histories(
+    seed: int, payer: SandboxAccount, plan: str, members: Sequence[MemberAccount], years: range
+) -> dict[str, _History]:
+    """Every unit of ``payer`` with its configurations, a function of the calendar alone.
+
+    ``retail``: units "Storefront" and "Fulfilment" (since ``_UNITS_SINCE``); each year the
+    fulfilment unit's peak-capacity account moves into Storefront on 10 October and back on
+    20 January. ``data``: unit "Analytics" (since ``_UNITS_SINCE``) and a yearly "Research
+    <year>" unit created on 8 June and deleted on 3 March of the next year; two accounts of the
+    payer's default invoice belong to it while it exists.
+    """
+    ids = [m.account_id for m in members[1:]]
+    n = len(ids)
+    a = max(1, n // 3)
+    out: dict[str, _History] = {}
+    first_year = max(years.start, _UNITS_SINCE.year)
+    short = payer.name
+    if plan == "retail":
+        storefront = ids[:a]
+        fulfil = ids[a : a + 2 + max(0, (n - a - 2) // 2)]
+        mover = fulfil[-1]
+        s_arn = _unit_arn(seed, payer.account_id, "storefront")
+        f_arn = _unit_arn(seed, payer.account_id, "fulfilment")
+
+        def s_cfg(with_mover: bool) -> _UnitConfig:
+            linked = tuple(sorted(storefront + ([mover] if with_mover else [])))
+            return _UnitConfig(
+                s_arn, f"{short} Storefront", "Web shop, catalogue and checkout accounts",
+                storefront[0], False, linked,
+            )  # fmt: skip
+
+        def f_cfg(with_mover: bool) -> _UnitConfig:
+            linked = tuple(sorted([x for x in fulfil if with_mover or x != mover]))
+            return _UnitConfig(
+                f_arn, f"{short} Fulfilment", "Warehouses, logistics and peak capacity",
+                fulfil[0], True, linked,
+            )  # fmt: skip
+
+        s_hist: _History = [(_UNITS_SINCE, s_cfg(False))]
+        f_hist: _History = [(_UNITS_SINCE + timedelta(minutes=7), f_cfg(True))]
+        for y in range(first_year, years.stop):
+            peak = datetime(y, 10, 10, 8, 15, tzinfo=UTC)
+            back = datetime(y + 1, 1, 20, 8, 15, tzinfo=UTC)
+            s_hist += [(peak, s_cfg(True)), (back, s_cfg(False))]
+            f_hist += [(peak - timedelta(minutes=1), f_cfg(False)), (back, f_cfg(True))]
+        out[s_arn] = s_hist
+        out[f_arn] = f_hist
+    elif plan == "data":
+        analytics = ids[:a]
+        project = ids[a : a + 2]
+        x_arn = _unit_arn(seed, payer.account_id, "analytics")
+        out[x_arn] = [
+            (
+                _UNITS_SINCE,
+                _UnitConfig(
+                    x_arn, f"{short} Analytics", "Lakehouse and BI accounts", analytics[0],
+                    False, tuple(sorted(analytics)),
+                ),
+            )
+        ]  # fmt: skip
+        for y in range(first_year, years.stop):
+            arn = _unit_arn(seed, payer.account_id, f"research-{y}")
+            cfg = _UnitConfig(
+                arn, f"{short} Research {y}", f"Research programme {y} (one season)",
+                project[0], False, tuple(sorted(project)),
+            )  # fmt: skip
+            out[arn] = [
+                (datetime(y, 6, 8, 10, 0, tzinfo=UTC), cfg),
+                (datetime(y + 1, 3, 3, 16, 0, tzinfo=UTC), None),
+            ]
+    return out
+
+
+def _state_at(history: _History, moment: datetime) -> tuple[datetime, _UnitConfig] | None:
+    """The configuration in force at ``moment`` (``None``: not created yet, or deleted)."""
+    current = None
+    for since, cfg in history:
+        if since > moment:
+            break
+        current = None if cfg is None else (since, cfg)
+    return current
+
+
+def _month_end(period: tuple[int, int]) -> datetime:
+    """The first instant after ``period`` (its configuration "at the end of the month")."""
+    y, m = _add_months(*period, 1)
+    return datetime(y, m, 1, tzinfo=UTC) - timedelta(microseconds=1)
+
+
+# Addresses per buyer country: (city, state or region, postal code, street).
+_ADDRESSES = {
+    "DE": (("Berlin", "Berlin", "10117", "Friedrichstrasse"), ("Munich", "Bavaria", "80331",
+           "Kaufingerstrasse"), ("Hamburg", "Hamburg", "20095", "Moenckebergstrasse")),
+    "GB": (("London", "England", "EC2V 7HH", "Gresham Street"), ("Manchester", "England",
+           "M1 1AD", "Piccadilly")),
+    "FR": (("Paris", "Ile-de-France", "75002", "Rue du Quatre-Septembre"), ("Lyon",
+           "Auvergne-Rhone-Alpes", "69002", "Rue de la Republique")),
+    "IE": (("Dublin", "Leinster", "D02 X285", "Sir John Rogerson's Quay"),),
+    "JP": (("Tokyo", "Tokyo", "141-0021", "Kamiosaki"), ("Osaka", "Osaka", "530-0001",
+           "Umeda")),
+    "IN": (("Mumbai", "Maharashtra", "400051", "Bandra Kurla Complex"), ("Bengaluru",
+           "Karnataka", "560103", "Outer Ring Road")),
+    "US": (("Seattle", "WA", "98109", "Terry Avenue North"), ("New York", "NY", "10001",
+           "West 34th Street"), ("Austin", "TX", "78701", "Congress Avenue"), ("Boston", "MA",
+           "02110", "Atlantic Avenue")),
+}  # fmt: skip
+_LEGAL_SUFFIX = {"DE": "GmbH", "GB": "Ltd", "FR": "SAS", "IE": "Limited", "JP": "K.K.",
+                 "IN": "Private Limited", "US": "Inc."}  # fmt: skip
+_GST_STATES = {"Maharashtra": "27", "Karnataka": "29"}
+
+
+def _tax_registration(rng: random.Random, country: str, state: str) -> str:
+    """An entity-appropriate tax id: EU VAT, UK VAT, Japanese T-number, Indian GSTIN, US EIN."""
+    digits = lambda k: "".join(str(rng.randrange(10)) for _ in range(k))  # noqa: E731
+    letters = lambda k: "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(k))  # noqa: E731
+    if country == "DE":
+        return "DE" + digits(9)
+    if country == "GB":
+        return "GB" + digits(9)
+    if country == "FR":
+        return "FR" + digits(2) + digits(9)
+    if country == "IE":
+        return "IE" + digits(7) + letters(1)
+    if country == "JP":
+        return "T" + digits(13)
+    if country == "IN":
+        return f"{_GST_STATES.get(state, '27')}{letters(5)}{digits(4)}{letters(1)}1Z{digits(1)}"
+    return f"{digits(2)}-{digits(7)}"
+
+
+def _invoice_profile(
+    seed: int, account_id: str, legal_name: str, profile: _Profile, slug: str
+) -> dict:
+    """BatchGetInvoiceProfile's ``Profiles`` item for one receiver account."""
+    rng = _rng(seed, "invoice-profile", account_id)
+    country = profile.country
+    city, state, postal, street = rng.choice(_ADDRESSES.get(country, _ADDRESSES["US"]))
+    company = f"{legal_name} {_LEGAL_SUFFIX.get(country, 'Inc.')}"
+    return {
+        "AccountId": account_id,
+        "ReceiverName": company,
+        "ReceiverAddress": {
+            "AddressLine1": f"{rng.randint(1, 480)} {street}",
+            "AddressLine2": f"Floor {rng.randint(1, 30)}",
+            "City": city,
+            "StateOrRegion": state,
+            "CountryCode": country,
+            "CompanyName": company,
+            "PostalCode": postal,
+        },
+        "ReceiverEmail": f"ap-invoices@{slug}.example.com",
+        "Issuer": profile.entity,
+        "TaxRegistrationNumber": _tax_registration(rng, country, state),
+    }
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+
+
+def _as_moment(value) -> datetime | None:
+    """``as_of`` as an aware UTC datetime (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidArgumentError(f"as_of={value!r} is not a time; pass a datetime or a date")
+    if isinstance(value, int | float):
+        return _EPOCH + timedelta(seconds=float(value))
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    try:
+        return _as_moment(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+    except ValueError as exc:
+        raise InvalidArgumentError(
+            f"as_of={value!r} is not a time; pass an ISO date or timestamp, e.g. '2026-06-30'"
+        ) from exc
+
+
+# --------------------------------------------------------------------------------------------
 # Organization
 # --------------------------------------------------------------------------------------------
 
@@ -531,6 +839,10 @@ class Organization:
     line_items: tuple[dict, ...]
     anomalies: tuple[dict, ...]
     late_events: tuple[dict, ...]
+    #: payer -> its member accounts, the payer first
+    members: dict[str, tuple[MemberAccount, ...]]
+    #: receiver account -> BatchGetInvoiceProfile ``Profiles`` item (payers and unit receivers)
+    invoice_profiles: dict[str, dict]
 
     def __init__(
         self,
@@ -546,6 +858,11 @@ class Organization:
         documents: dict[str, list[Document]],
         anomalies: Iterable[dict] = (),
         late_events: Iterable[dict] = (),
+        members: dict[str, tuple[MemberAccount, ...]] | None = None,
+        unit_histories: dict[str, dict[str, _History]] | None = None,
+        invoice_profiles: dict[str, dict] | None = None,
+        receivers: dict[str, str] | None = None,
+        units_of_invoices: dict[str, str] | None = None,
     ) -> None:
         self.seed = seed
         self.today = today
@@ -573,6 +890,12 @@ class Organization:
         self._documents_for = {k: list(v) for k, v in documents.items() if k in self._by_id}
         self._documents = {d.document_id: d for docs in self._documents_for.values() for d in docs}
         self._pdf_cache: dict[str, bytes] = {}
+        self.members: dict[str, tuple[MemberAccount, ...]] = dict(members or {})
+        self._unit_histories = {k: dict(v) for k, v in (unit_histories or {}).items()}
+        self.invoice_profiles: dict[str, dict] = dict(invoice_profiles or {})
+        self._receivers = dict(receivers or {})
+        self._unit_of_invoice = dict(units_of_invoices or {})
+        self._member_of = {m.account_id: m for ms in self.members.values() for m in ms}
 
     # -- look-ups -----------------------------------------------------------------------------
 
@@ -605,6 +928,89 @@ class Organization:
         """Every document, in invoice order."""
         return tuple(self._documents.values())
 
+    # -- members, invoice units, profiles -----------------------------------------------------
+
+    def member(self, account_id: str) -> MemberAccount:
+        """The member account ``account_id`` (payers included); ``KeyError`` when unknown."""
+        return self._member_of[str(account_id)]
+
+    def unit_histories(self, payer_account_id: str) -> dict[str, list[tuple[float, dict | None]]]:
+        """Every invoice unit of a payer: ARN -> [(epoch seconds, wire dict or None)], oldest first.
+
+        ``None`` marks the unit's deletion. Only what happened before ``today`` is listed.
+
+        Examples
+        --------
+        >>> org = build_organization(accounts=3, months=24, today="2026-11-25")
+        >>> hist = org.unit_histories("100000000001")
+        >>> len(hist)
+        2
+        """
+        out = {}
+        for arn, history in self._unit_histories.get(str(payer_account_id), {}).items():
+            out[arn] = [(_epoch(t), None if c is None else c.wire(t)) for t, c in history]
+        return out
+
+    def invoice_units(self, payer_account_id: str, as_of=None) -> list[dict]:
+        """The payer's invoice units as GetInvoiceUnit shows them at ``as_of`` (default: now).
+
+        ``as_of`` is a timezone-aware ``datetime`` (naive: UTC), a ``date`` (its start) or epoch
+        seconds; "now" is the end of the history (everything before ``today``). A unit deleted
+        after ``as_of`` is listed as it was; one created after it is not. Ordered by name.
+
+        Examples
+        --------
+        >>> org = build_organization(accounts=3, months=24, today="2026-11-25")
+        >>> [u["Name"] for u in org.invoice_units("100000000001")]
+        ['Retail EU Fulfilment', 'Retail EU Storefront']
+        """
+        moment = _as_moment(as_of)
+        out = []
+        for history in self._unit_histories.get(str(payer_account_id), {}).values():
+            state = _state_at(history, moment) if moment is not None else None
+            if moment is None and history[-1][1] is not None:
+                state = history[-1]
+            if state is not None:
+                out.append(state[1].wire(state[0]))
+        return sorted(out, key=lambda u: (u["Name"], u["InvoiceUnitArn"]))
+
+    def units_at_month_end(self, payer_account_id: str, period: tuple[int, int]) -> list[dict]:
+        """The units whose configuration at the end of ``period`` decides its invoices."""
+        return self.invoice_units(payer_account_id, _month_end(period))
+
+    def invoice_profile(self, account_id: str) -> dict:
+        """The invoice profile of a member account (every receiver's is in ``invoice_profiles``).
+
+        A member that receives no invoice gets one derived the same way (deterministic by seed),
+        so that a unit created later with it as receiver has a profile. ``KeyError`` when the
+        account is no member of any payer.
+
+        Examples
+        --------
+        >>> org = build_organization(accounts=1, months=1, today="2026-11-25")
+        >>> org.invoice_profile("100000000001")["Issuer"]
+        'Amazon Web Services EMEA SARL'
+        """
+        account_id = str(account_id)
+        found = self.invoice_profiles.get(account_id)
+        if found is not None:
+            return copy.deepcopy(found)
+        member = self._member_of[account_id]
+        payer = self.account(member.payer_account_id)
+        profile, _ = _profile_for(payer.index)
+        return _invoice_profile(self.seed, account_id, member.name, profile, _slug(member.name))
+
+    def receiver_of(self, invoice_id: str) -> str | None:
+        """The account an invoice is issued to (a unit's receiver, else its payer)."""
+        found = self._by_id.get(invoice_id)
+        if not found:
+            return None
+        return self._receivers.get(invoice_id, found[0]["AccountId"])
+
+    def unit_of_invoice(self, invoice_id: str) -> str | None:
+        """The ARN of the invoice unit an invoice bills (``None``: the payer's default invoice)."""
+        return self._unit_of_invoice.get(invoice_id)
+
     # -- rendering ----------------------------------------------------------------------------
 
     def render_pdf(self, document_id: str) -> bytes:
@@ -624,7 +1030,10 @@ class Organization:
 
         doc = self.document(document_id)
         invoice = self._by_id[doc.invoice_id][0]
-        data = render_document(doc, invoice, self.account(doc.account_id))
+        receiver = self.receiver_of(doc.invoice_id) or doc.account_id
+        data = render_document(
+            doc, invoice, self.account(doc.account_id), self.invoice_profiles.get(receiver)
+        )
         self._pdf_cache[document_id] = data
         return data
 
@@ -646,6 +1055,7 @@ class Organization:
         return [
             {
                 "bill_payer_account_id": li["account_id"],
+                "line_item_usage_account_id": li["usage_account_id"],
                 "bill_invoice_id": li["invoice_id"],
                 "bill_billing_entity": li["billing_entity"],
                 "bill_billing_period_start_date": f"{li['billing_period']}-01T00:00:00Z",
@@ -698,6 +1108,11 @@ class Organization:
                     "role_arn": a.role_arn,
                     "external_id": a.external_id,
                     "invoices": counts.get(a.account_id, 0),
+                    "members": [
+                        {"account_id": m.account_id, "name": m.name, **m.attributes}
+                        for m in self.members.get(a.account_id, ())
+                    ],
+                    "invoice_units": self.invoice_units(a.account_id),
                 }
                 for a in self.accounts
             ],
@@ -802,6 +1217,11 @@ class _Builder:
         self.events: list[dict] = []  # late events that happened (before today)
         self.anniversary: dict[tuple[str, tuple[int, int]], dict] = {}
         self.tax_invoice_of: dict[str, dict] = {}  # commercial invoice id -> its tax invoice
+        self.members: dict[str, tuple[MemberAccount, ...]] = {}
+        self.unit_histories: dict[str, dict[str, _History]] = {}
+        self.profiles: dict[str, dict] = {}
+        self.receivers: dict[str, str] = {}  # invoice id -> receiver (unit invoices only)
+        self.unit_of_invoice: dict[str, str] = {}  # invoice id -> invoice unit ARN
 
     # -- ids ----------------------------------------------------------------------------------
 
@@ -975,10 +1395,32 @@ class _Builder:
             {f"{arng.randrange(10**11, 10**12):012d}" for _ in range(arng.randint(3, 9))}
         )
         linked = [acct.account_id, *linked]
+        members = _member_accounts(self.seed, acct, profile, linked)
+        self.members[acct.account_id] = members
+        plan = _UNIT_PLANS.get((acct.index - 1) % len(_PROFILES)) if len(members) >= 4 else None
+        histories: dict[str, _History] = {}
+        if plan is not None:
+            years = range(self.periods[0][0] - 1, max(self.today.year, self.periods[-1][0]) + 2)
+            histories = {
+                arn: [(t, c) for t, c in h if self.happened(t)]
+                for arn, h in _unit_histories(self.seed, acct, plan, members, years).items()
+            }
+            histories = {arn: h for arn, h in histories.items() if h}
+        self.unit_histories[acct.account_id] = histories
+        self.profiles[acct.account_id] = _invoice_profile(
+            self.seed, acct.account_id, acct.name, profile, _slug(acct.name)
+        )
+        for history in histories.values():
+            for _, cfg in history:
+                if cfg is not None and cfg.receiver not in self.profiles:
+                    legal = self.member_name(cfg.receiver, members, cfg.name)
+                    self.profiles[cfg.receiver] = _invoice_profile(
+                        self.seed, cfg.receiver, legal, profile, _slug(cfg.name)
+                    )
+        weights = self.usage_weights(acct, members)
         po_base = arng.randrange(4_500_000_000, 4_599_999_999) if profile.purchase_orders else None
         workload = _WORKLOADS[profile.workload]
         season = _SEASONALITY[profile.workload]
-        anniversaries: list[dict] = []
         for period in self.periods:
             rng = _rng(self.seed, "usage", acct.index, _period_str(period))
             t = (period[0] - 2025) * 12 + period[1] - 1
@@ -1002,77 +1444,73 @@ class _Builder:
                     items.append((service, f"{profile.region}-ComputeSP:1yrNoUpfront", sp))
                 else:
                     items.append((service, usage_type, value))
-            subtotal = sum((x for _, _, x in items), Decimal(0))
-            for service, usage_type, value in items:
-                self.line_items.append(
-                    {
-                        "account_id": acct.account_id,
-                        "billing_period": _period_str(period),
-                        "billing_entity": "AWS",
-                        "invoice_id": inv_id,
-                        "line_item_type": "Usage",
-                        "service": service,
-                        "usage_type": usage_type,
-                        "amount_usd": format(value, "f"),
-                    }
-                )
+            # the month's invoices: one per invoice unit as configured at the month's end, and
+            # the payer's default invoice for every account in no unit
+            units = [
+                _state_at(h, _month_end(period)) for h in histories.values()
+            ]  # fmt: skip
+            units = sorted((u[1] for u in units if u is not None), key=lambda c: c.arn)
+            in_unit = {a: u for u in units for a in u.linked}
+            default_accounts = [m.account_id for m in members if m.account_id not in in_unit]
             discounts: list[_Item] = []
-            if profile.edp_rate:
-                amt = -quantize(subtotal * Decimal(profile.edp_rate), "USD")
-                discounts.append(("Enterprise Discount Program", amt, profile.edp_rate))
-            if rng.random() < 0.08:
-                credit = min(Decimal(rng.choice((250, 500, 1000, 2500))), subtotal / 10)
-                discounts.append(("Promotional credit", -quantize(credit, "USD"), None))
+            promo = rng.random() < 0.08
+            promo_value = Decimal(rng.choice((250, 500, 1000, 2500))) if promo else None
             fees: list[_Item] = []
             if rng.random() < 0.04:
                 fees.append(("Late payment charge", Decimal(rng.choice((25, 40, 75))), None))
-            amounts = self.taxed(subtotal, discounts, fees, profile)
             issued = self.issue_moment(rng, period, 1, 3)
-            supplements = []
             due = issued + timedelta(days=PAYMENT_TERMS_DAYS)
             paid = profile.card_payer and due.date() < self.today
-            if paid:  # a card payer's receipt appears once the card is charged, on the due date
-                supplements.append("PAYMENT_RECEIPT")
             po = None
             if po_base is not None and rng.random() < 0.9:
                 po = f"PO-{po_base + period[0] % 100:010d}"
-            sources = linked[: rng.randint(2, len(linked))]
-            einvoice = None
-            delivered_on = issued.date() + timedelta(days=_EINVOICE_DELIVERY_DAYS - 1)
-            if profile.einvoicing:  # the latest ones may not have reached the network yet
-                recent = issued.date() > self.today - timedelta(days=_EINVOICE_DELIVERY_DAYS)
-                einvoice = "NOT_DELIVERED" if recent else "DELIVERED"
-            inv = self.add_invoice(
-                acct,
-                profile,
-                period,
-                inv_id,
-                issued,
-                amounts,
-                sources=sources,
-                purchase_order=po,
-                einvoice=einvoice,
-                supplements=supplements,
-            )
-            anniversaries.append(inv)
-            self.anniversary[(acct.account_id, period)] = inv
-            if paid:
-                self.event(
-                    "payment_receipt",
-                    inv,
-                    due,
-                    f"payment receipt {inv_id}-SUPPLEMENT-1 for invoice {inv_id} (card charged "
-                    "on the due date)",
-                    document_id=f"{inv_id}-SUPPLEMENT-1",
+            drawn_sources = linked[: rng.randint(2, len(linked))]
+            if histories:  # every member has usage; the default invoice bills those in no unit
+                usage_accounts = [m.account_id for m in members]
+                sources = default_accounts
+            else:  # the accounts with usage this month, the payer first
+                usage_accounts = sources = drawn_sources
+            lines = self.usage_lines(acct, period, items, usage_accounts, weights)
+            groups = [(None, inv_id, sources)]
+            for unit in units:
+                unit_id = self.new_id(profile, "invoice", acct.index, period, unit.arn)
+                groups.append((unit, unit_id, list(unit.linked)))
+            for unit, group_id, group_sources in groups:
+                members_in = set(group_sources)
+                mine = [li for li in lines if li[0] in members_in]
+                subtotal = sum((li[3] for li in mine), Decimal(0))
+                for usage_account, service, usage_type, value in mine:
+                    self.line_items.append(
+                        {
+                            "account_id": acct.account_id,
+                            "usage_account_id": usage_account,
+                            "billing_period": _period_str(period),
+                            "billing_entity": "AWS",
+                            "invoice_id": group_id,
+                            "line_item_type": "Usage",
+                            "service": service,
+                            "usage_type": usage_type,
+                            "amount_usd": format(value, "f"),
+                        }
+                    )
+                discounts = []
+                if profile.edp_rate:
+                    amt = -quantize(subtotal * Decimal(profile.edp_rate), "USD")
+                    discounts.append(("Enterprise Discount Program", amt, profile.edp_rate))
+                if unit is None and promo_value is not None:
+                    credit = min(promo_value, subtotal / 10)
+                    discounts.append(("Promotional credit", -quantize(credit, "USD"), None))
+                amounts = self.taxed(subtotal, discounts, fees if unit is None else [], profile)
+                when = issued
+                if unit is not None:
+                    urng = _rng(
+                        self.seed, "unit-invoice", acct.index, _period_str(period), unit.arn
+                    )
+                    when = issued + timedelta(seconds=urng.randint(30, 600))
+                self.month_invoice(
+                    acct, profile, period, group_id, when, amounts, group_sources, po, paid, unit
                 )
-            if einvoice == "DELIVERED":
-                self.event(
-                    "einvoice_delivered",
-                    inv,
-                    datetime(*delivered_on.timetuple()[:3], 12, tzinfo=UTC),
-                    f"invoice {inv_id} delivered to the e-invoicing network "
-                    "(EinvoiceDeliveryStatus NOT_DELIVERED -> DELIVERED)",
-                )
+            inv = self.anniversary[(acct.account_id, period)]
             if profile.entity == ENTITY_INDIA:
                 tax_id = self.new_id(profile, "tax", acct.index, period)
                 self.tax_invoice_of[inv_id] = self.add_invoice(
@@ -1081,7 +1519,7 @@ class _Builder:
                     period,
                     tax_id,
                     issued + timedelta(seconds=rng.randint(60, 900)),
-                    amounts,
+                    self.amounts[id(inv)],
                     sources=sources,
                     purchase_order=po,
                     commercial_id=inv_id,
@@ -1095,6 +1533,101 @@ class _Builder:
                 self.credit_memo(
                     acct, profile, period, rng, inv, issued=self.clamp(issued + later, rng)
                 )
+
+    @staticmethod
+    def member_name(account_id: str, members: Sequence[MemberAccount], fallback: str) -> str:
+        for m in members:
+            if m.account_id == account_id:
+                return m.name
+        return fallback
+
+    def usage_weights(
+        self, acct: SandboxAccount, members: Sequence[MemberAccount]
+    ) -> dict[str, float]:
+        """Each member's share of the payer's usage (the management account a small one)."""
+        rng = _rng(self.seed, "member-usage", acct.index)
+        return {
+            m.account_id: (0.15 if m.account_id == acct.account_id else rng.uniform(0.4, 2.5))
+            for m in members
+        }
+
+    def usage_lines(
+        self,
+        acct: SandboxAccount,
+        period: tuple[int, int],
+        items: Sequence[tuple[str, str, Decimal]],
+        accounts: Sequence[str],
+        weights: dict[str, float],
+    ) -> list[tuple[str, str, str, Decimal]]:
+        """Each line item split across the usage accounts, to the cent (largest remainder)."""
+        rng = _rng(self.seed, "usage-split", acct.index, _period_str(period))
+        cent = Decimal("0.01")
+        out = []
+        for service, usage_type, value in items:
+            w = [Decimal(f"{weights[a] * rng.uniform(0.6, 1.4):.6f}") for a in accounts]
+            total = sum(w, Decimal(0))
+            parts = _split(value, [value * x / total for x in w], cent)
+            for account, part in zip(accounts, parts, strict=True):
+                if part != 0:
+                    out.append((account, service, usage_type, part))
+        return out
+
+    def month_invoice(
+        self,
+        acct: SandboxAccount,
+        profile: _Profile,
+        period: tuple[int, int],
+        inv_id: str,
+        issued: datetime,
+        amounts: _Amounts,
+        sources: Sequence[str],
+        po: str | None,
+        paid: bool,
+        unit: _UnitConfig | None,
+    ) -> dict:
+        """One ANNIVERSARY invoice of a month (the default one, or an invoice unit's)."""
+        due = issued + timedelta(days=PAYMENT_TERMS_DAYS)
+        einvoice = None
+        delivered_on = issued.date() + timedelta(days=_EINVOICE_DELIVERY_DAYS - 1)
+        if profile.einvoicing:  # the latest ones may not have reached the network yet
+            recent = issued.date() > self.today - timedelta(days=_EINVOICE_DELIVERY_DAYS)
+            einvoice = "NOT_DELIVERED" if recent else "DELIVERED"
+        # a card payer's receipt appears once the card is charged, on the due date
+        inv = self.add_invoice(
+            acct,
+            profile,
+            period,
+            inv_id,
+            issued,
+            amounts,
+            sources=sources,
+            purchase_order=po,
+            einvoice=einvoice,
+            supplements=["PAYMENT_RECEIPT"] if paid else [],
+        )
+        if unit is None:
+            self.anniversary[(acct.account_id, period)] = inv
+        else:
+            self.receivers[inv_id] = unit.receiver
+            self.unit_of_invoice[inv_id] = unit.arn
+        if paid:
+            self.event(
+                "payment_receipt",
+                inv,
+                due,
+                f"payment receipt {inv_id}-SUPPLEMENT-1 for invoice {inv_id} (card charged "
+                "on the due date)",
+                document_id=f"{inv_id}-SUPPLEMENT-1",
+            )
+        if einvoice == "DELIVERED":
+            self.event(
+                "einvoice_delivered",
+                inv,
+                datetime(*delivered_on.timetuple()[:3], 12, tzinfo=UTC),
+                f"invoice {inv_id} delivered to the e-invoicing network "
+                "(EinvoiceDeliveryStatus NOT_DELIVERED -> DELIVERED)",
+            )
+        return inv
 
     def taxed(
         self,
@@ -1129,9 +1662,11 @@ class _Builder:
         amounts = self.taxed(subtotal, (), (), profile)
         # a purchase is invoiced when it is made, inside the billing month
         issued = self.issue_moment(rng, _add_months(*period, -1), 4, 26)
+        buyer = rng.choice(list(linked))
         self.line_items.append(
             {
                 "account_id": acct.account_id,
+                "usage_account_id": buyer,
                 "billing_period": _period_str(period),
                 "billing_entity": "AWS_MARKETPLACE",
                 "invoice_id": inv_id,
@@ -1151,7 +1686,7 @@ class _Builder:
             billing_entity="AWS_MARKETPLACE",
             frequency="ONE_TIME",
             bill_type="PURCHASE",
-            sources=[rng.choice(list(linked))],
+            sources=[buyer],
             purchase_order=po,
             supplements=("SUPPLEMENT",),
         )
@@ -1178,6 +1713,7 @@ class _Builder:
         self.line_items.append(
             {
                 "account_id": acct.account_id,
+                "usage_account_id": original.get("BillSourceAccounts", [acct.account_id])[0],
                 "billing_period": _period_str(period),
                 "billing_entity": "AWS",
                 "invoice_id": inv_id,
@@ -1355,6 +1891,7 @@ class _Builder:
         self.line_items.append(
             {
                 "account_id": acct.account_id,
+                "usage_account_id": inv.get("BillSourceAccounts", [acct.account_id])[0],
                 "billing_period": _period_str(period),
                 "billing_entity": "AWS",
                 "invoice_id": inv["InvoiceId"],
@@ -1636,4 +2173,9 @@ def build_organization(
         documents=builder.documents,
         anomalies=planted,
         late_events=[e for e in builder.events if e["invoice_id"] in present],
+        members=builder.members,
+        unit_histories=builder.unit_histories,
+        invoice_profiles=builder.profiles,
+        receivers=builder.receivers,
+        units_of_invoices=builder.unit_of_invoice,
     )

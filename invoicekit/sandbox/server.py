@@ -2,11 +2,13 @@
 
 One :class:`SandboxServer` answers on one loopback port:
 
-- ``POST /`` with ``X-Amz-Target: Invoicing.ListInvoiceSummaries`` / ``Invoicing.GetInvoicePDF``
-  (SigV4-verified; an account reads only its own invoices),
+- ``POST /`` with ``X-Amz-Target: Invoicing.<Operation>`` for every operation of the botocore
+  ``invoicing`` model (SigV4-verified; an account reads only its own invoices, a payer manages
+  only its own invoice units, profiles and procurement-portal preferences),
 - ``POST /`` form-encoded ``Action=AssumeRole`` / ``GetCallerIdentity`` (STS),
 - ``GET /documents/<document>.pdf?X-Amz-...`` presigned-style document downloads,
-- ``GET /_sandbox/health|org|stats|anomalies|config`` and ``POST /_sandbox/reset-stats|deny``.
+- ``GET /_sandbox/health|org|stats|anomalies|config|procurement-codes`` and
+  ``POST /_sandbox/reset-stats|deny``.
 
 The server is built for speed so that it is never a benchmark's bottleneck: HTTP/1.1
 keep-alive, ``TCP_NODELAY``, each response written with one ``send``, invoice JSON precomputed,
@@ -32,9 +34,13 @@ from xml.sax.saxutils import escape
 
 from invoicekit._redact import redact
 from invoicekit.sandbox._auth import AuthError, CredentialStore, Principal, verify_sigv4
-from invoicekit.sandbox._faults import Decision, FaultEngine, Faults, TokenBucket
+from invoicekit.sandbox._faults import Decision, FaultEngine, Faults
 from invoicekit.sandbox._listing import InvoiceIndex, parse_list_request, parse_pdf_request
+from invoicekit.sandbox._model import validate
+from invoicekit.sandbox._procurement import ProcurementStore
+from invoicekit.sandbox._profiles import batch_get_invoice_profile
 from invoicekit.sandbox._sts import StsError, assume_role, get_caller_identity, parse_form
+from invoicekit.sandbox._units import BusinessClock, TagStore, UnitStore, check_tags
 from invoicekit.sandbox._wire import ServiceError
 
 logger = logging.getLogger("invoicekit.sandbox")
@@ -52,8 +58,31 @@ RETRY_AFTER_S = 1
 #: Account id of the organization identity (the principal allowed to assume every role).
 ORG_ACCOUNT_ID = "100000000000"  # index 0, like its key AKIASANDBOX000000000
 
-OPERATIONS = ("ListInvoiceSummaries", "GetInvoicePDF")
-_STATS_OPERATIONS = ("ListInvoiceSummaries", "GetInvoicePDF", "AssumeRole", "Document")
+#: Every operation of the botocore ``invoicing`` model (botocore 1.44: 21).
+OPERATIONS = (
+    "ListInvoiceSummaries",
+    "GetInvoicePDF",
+    "ListInvoiceUnits",
+    "GetInvoiceUnit",
+    "CreateInvoiceUnit",
+    "UpdateInvoiceUnit",
+    "DeleteInvoiceUnit",
+    "BatchGetInvoiceProfile",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
+    "CreateProcurementPortalPreference",
+    "GetProcurementPortalPreference",
+    "PutProcurementPortalPreference",
+    "DeleteProcurementPortalPreference",
+    "ListProcurementPortalPreferences",
+    "UpdateProcurementPortalPreferenceStatus",
+    "SendProcurementPortalValidation",
+    "VerifyProcurementPortalValidation",
+    "ListProcurementPortals",
+    "ListProcurementPortalSuppliers",
+)
+_STATS_OPERATIONS = (*OPERATIONS, "AssumeRole", "Document")
 
 
 class _Dropped(Exception):
@@ -90,9 +119,12 @@ class SandboxServer:
     latency_ms, jitter_ms : float
         Added to every AWS-facing request (invoicing, STS, documents): ``latency_ms`` plus a
         uniform ``[0, jitter_ms)``, slept in the request's own thread.
-    rate_limit : float or None
-        Per-account token bucket (requests per second, burst ``max(1, rate)``) on the two
-        invoicing operations; an empty bucket answers ``ThrottlingException`` (429).
+    rate_limit : float, mapping, sequence or None
+        Per-account token bucket (requests per second, burst ``max(1, rate)``) on the
+        invoicing operations; an empty bucket answers ``ThrottlingException`` (429). One rate
+        for every account, ``{account_id: rate}`` (others unlimited), or a spread of rates
+        assigned by account index, cycling (``[1, 5, 50]``); see
+        :func:`~invoicekit.sandbox._faults.rate_limits`.
     faults : Faults or None
         Random faults (see :class:`~invoicekit.sandbox._faults.Faults`).
     url_lifetime_s : int
@@ -114,15 +146,16 @@ class SandboxServer:
         seed: int = 7,
         latency_ms: float = 0.0,
         jitter_ms: float = 0.0,
-        rate_limit: float | None = None,
+        rate_limit: float | dict | list | tuple | str | None = None,
         faults: Faults | None = None,
         url_lifetime_s: int = URL_LIFETIME_S,
         deny_accounts=(),
         role_session_max_s: float | None = None,
         access_log: bool = False,
     ) -> None:
-        if rate_limit is not None and not rate_limit > 0:
-            raise ValueError(f"rate_limit must be > 0 requests per second, got {rate_limit!r}")
+        from invoicekit.sandbox._faults import rate_limits  # per-account limits (H4)
+
+        buckets = rate_limits(rate_limit, [a.account_id for a in org.accounts])
         if not url_lifetime_s >= 1:
             raise ValueError(f"url_lifetime_s must be at least 1 second, got {url_lifetime_s!r}")
         if role_session_max_s is not None and not role_session_max_s > 0:
@@ -133,14 +166,20 @@ class SandboxServer:
         self.engine = FaultEngine(
             seed=seed, latency_ms=latency_ms, jitter_ms=jitter_ms, faults=self.faults
         )
-        self.rate_limit = rate_limit
-        self.buckets = TokenBucket(rate_limit) if rate_limit else None
+        self.rate_limit = list(rate_limit) if isinstance(rate_limit, tuple) else rate_limit
+        self.buckets = buckets
         self.url_lifetime_s = int(self.faults.url_lifetime_s or url_lifetime_s)
         self.role_session_max_s = role_session_max_s
         self.access_log = access_log
         self._secret = hashlib.sha256(f"invoicekit-sandbox-server-{seed}".encode()).digest()
         self.credentials = CredentialStore(org, self._secret, ORG_ACCOUNT_ID)
         self.index = InvoiceIndex(org.invoices, self._secret)
+        self.business_clock = BusinessClock(org.today)
+        self.tags = TagStore()
+        self.units = UnitStore(org, self.index, self.tags, self.business_clock)
+        self.procurement = ProcurementStore(
+            self._secret, self.index, self.tags, self.business_clock, self.units
+        )
         self._denied: set[str] = {str(a) for a in deny_accounts}
         self._stats_lock = threading.Lock()
         self._stats = self._empty_stats()
@@ -511,8 +550,8 @@ class _Handler(BaseHTTPRequestHandler):
             if prefix != "Invoicing" or name not in OPERATIONS:
                 raise ServiceError(
                     "UnknownOperationException",
-                    f"Unknown operation {target!r}: the sandbox answers "
-                    "Invoicing.ListInvoiceSummaries and Invoicing.GetInvoicePDF",
+                    f"Unknown operation {target!r}: the sandbox answers the "
+                    f"{len(OPERATIONS)} operations of the botocore invoicing model",
                 )
             operation = name
             account = principal.account_id or "org"
@@ -550,8 +589,10 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             if operation == "ListInvoiceSummaries":
                 out = self._list(doc, principal)
-            else:
+            elif operation == "GetInvoicePDF":
                 out = self._get_pdf(doc, principal)
+            else:
+                out = self._operation(operation, validate(operation, doc), principal)
         except ServiceError as err:
             if err.code == "ThrottlingException":
                 sb._count(None, None, throttled=1, bytes_served=len(err.body()))
@@ -591,6 +632,57 @@ class _Handler(BaseHTTPRequestHandler):
                 )
         entries = [e for e in sb.index.select(q) if e.account_id == principal.account_id]
         return sb.index.page(entries, q, q.key(principal.account_id))
+
+    def _operation(self, operation: str, doc: dict, principal: Principal) -> bytes:
+        """Invoice units, profiles, tags and procurement-portal preferences."""
+        sb = self.server.sandbox
+        units, prefs = sb.units, sb.procurement
+        handlers = {
+            "ListInvoiceUnits": units.list,
+            "GetInvoiceUnit": units.get,
+            "CreateInvoiceUnit": units.create,
+            "UpdateInvoiceUnit": units.update,
+            "DeleteInvoiceUnit": units.delete,
+            "CreateProcurementPortalPreference": prefs.create,
+            "GetProcurementPortalPreference": prefs.get,
+            "PutProcurementPortalPreference": prefs.put,
+            "DeleteProcurementPortalPreference": prefs.delete,
+            "ListProcurementPortalPreferences": prefs.list,
+            "UpdateProcurementPortalPreferenceStatus": prefs.update_status,
+            "SendProcurementPortalValidation": prefs.send_validation,
+            "VerifyProcurementPortalValidation": prefs.verify_validation,
+            "ListProcurementPortals": prefs.portals,
+            "ListProcurementPortalSuppliers": prefs.suppliers,
+        }
+        if operation == "BatchGetInvoiceProfile":
+            out = batch_get_invoice_profile(sb.org, principal, doc)
+        elif operation in ("TagResource", "UntagResource", "ListTagsForResource"):
+            out = self._tags(operation, doc, principal)
+        else:
+            out = handlers[operation](principal, doc)
+        return json.dumps(out, separators=(",", ":")).encode()
+
+    def _tags(self, operation: str, doc: dict, principal: Principal) -> dict:
+        sb = self.server.sandbox
+        arn = doc["ResourceArn"]
+        owner = arn.split(":")[4] if arn.count(":") >= 5 else None
+        if principal.account_id is None or owner != principal.account_id:
+            raise ServiceError(
+                "AccessDeniedException",
+                f"User: {principal.arn} is not authorized to perform invoicing:{operation} on "
+                f"{arn}",
+            )
+        live = sb.units.live(owner, arn) if ":invoice-unit/" in arn else sb.procurement.has(arn)
+        if not live or not sb.tags.known(arn):
+            raise ServiceError("ResourceNotFoundException", f"Resource {arn} was not found")
+        if operation == "ListTagsForResource":
+            return {"ResourceTags": sb.tags.list(arn)}
+        if operation == "TagResource":
+            check_tags(doc["ResourceTags"], "ResourceTags")
+            sb.tags.tag(arn, doc["ResourceTags"])
+        else:
+            sb.tags.untag(arn, doc["ResourceTagKeys"])
+        return {}
 
     def _base_url(self) -> str:
         sb = self.server.sandbox
@@ -785,6 +877,8 @@ class _Handler(BaseHTTPRequestHandler):
             out = list(sb.org.anomalies)
         elif method == "GET" and name == "config":
             out = sb.config()
+        elif method == "GET" and name == "procurement-codes":
+            out = sb.procurement.codes()
         elif method == "POST" and name == "reset-stats":
             sb.reset_stats()
             out = {"reset": True}
@@ -808,6 +902,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "GET /_sandbox/stats",
                     "GET /_sandbox/anomalies",
                     "GET /_sandbox/config",
+                    "GET /_sandbox/procurement-codes",
                     "POST /_sandbox/reset-stats",
                     "POST /_sandbox/deny",
                 ],
