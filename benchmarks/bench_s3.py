@@ -37,6 +37,15 @@ SEQUENTIAL_SAMPLE = max(20, min(200, DOCUMENTS // 10))
 RETAIN_UNTIL = "2099-12-31"
 
 
+#: moto's server, but answering HTTP/1.1 with keep-alive as S3 does (werkzeug's request handler
+#: speaks HTTP/1.0 by default and closes every connection: a cost real S3 does not impose).
+_KEEP_ALIVE = (
+    "import sys; from werkzeug.serving import WSGIRequestHandler; "
+    "WSGIRequestHandler.protocol_version = 'HTTP/1.1'; "
+    "from moto.server import main; main(sys.argv[1:])"
+)
+
+
 @contextmanager
 def _moto_server():
     """moto's S3 server in its own process on a free loopback port; yields the endpoint."""
@@ -44,7 +53,7 @@ def _moto_server():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-c", _KEEP_ALIVE, "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
