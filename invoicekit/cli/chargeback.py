@@ -108,9 +108,11 @@ def _write(frame, path: str) -> None:
 
 def _table(frame) -> list[str]:
     from invoicekit._money import format_money
-
-    headers = ("Business unit", "Cost center", "GL account", "Currency", "Documents", "Total")
     from invoicekit._na import is_missing
+
+    # the same columns as notebook 05's table (invoicekit.notebook.chargeback)
+    headers = ("Business unit", "Cost center", "GL account", "Currency", "Invoices",
+               "Credit memos", "Total")  # fmt: skip
 
     def text(v) -> str:
         return "" if is_missing(v) else str(v)
@@ -121,14 +123,15 @@ def _table(frame) -> list[str]:
             text(r.cost_center),
             text(r.gl_account),
             r.currency,
-            f"{int(r.invoices) + int(r.credit_memos):,}",
+            f"{int(r.invoices):,}",
+            f"{int(r.credit_memos):,}",
             format_money(r.total, r.currency),
         )
         for r in frame.itertuples()
     ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
               for i, h in enumerate(headers)]  # fmt: skip
-    right = {4, 5}
+    right = {4, 5, 6}
 
     def fmt(cells) -> str:
         return "  ".join(
