@@ -12,7 +12,8 @@ GOVERNANCE retention.
 * ``rerun_s`` / ``rerun_get_invoice_pdf_calls``: the same call again with every document
   stored — target <= 2 s and zero GetInvoicePDF calls (read from ``/_sandbox/stats``).
 
-``BENCH_S3_DOCUMENTS`` (default 2000) sets the size, for a quick check at a smaller one. Run
+``BENCH_S3_DOCUMENTS`` (default 2000) sets the size, for a quick check at a smaller one;
+``BENCH_S3_CLIENT=boto3`` times botocore's path instead of the lean one (the default). Run
 with ``python -m benchmarks s3``.
 """
 
@@ -33,6 +34,8 @@ from benchmarks import isolate_aws_env
 from benchmarks.bench_pdfs import ACCOUNTS, LATENCY_MS, MONTHS, TODAY, _pick_invoices
 
 DOCUMENTS = int(os.environ.get("BENCH_S3_DOCUMENTS", "2000"))
+#: ``download_invoice_pdfs(client=...)``: ``lean`` (the default) or ``boto3`` (BENCH_S3_CLIENT)
+CLIENT = os.environ.get("BENCH_S3_CLIENT", "lean")
 SEQUENTIAL_SAMPLE = max(20, min(200, DOCUMENTS // 10))
 RETAIN_UNTIL = "2099-12-31"
 
@@ -132,13 +135,17 @@ def run() -> list[dict]:
                                       lock.put_args())  # fmt: skip
         seq_estimate_s = seq_s * DOCUMENTS / seq_docs
 
+        # invoicekit makes its own S3 client, as `invoicekit download --dest s3://` does: the
+        # standard chain with AWS_ENDPOINT_URL_S3 (and its lean signed PUT, the default)
+        os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
+
         def timed():
             sb.reset_stats()
             t0 = time.perf_counter()
             with clock.pinned(TODAY):
                 result = download_invoice_pdfs(frame, f"s3://{bucket}/archive", fleet=fleet,
                                                progress=False, retention=lock,
-                                               s3_client=s3)  # fmt: skip
+                                               client=CLIENT)  # fmt: skip
             return result, time.perf_counter() - t0
 
         result, secs = timed()
@@ -156,7 +163,8 @@ def run() -> list[dict]:
          "note": f"timed {seq_s:.1f} s on {seq_docs} documents, scaled x{DOCUMENTS / seq_docs:.1f}"},
         {"benchmark": f"invoicekit {n} documents into S3, {DEFAULT_MAX_WORKERS} workers (s)",
          "measured": f"{secs:.1f}", "target": "-", "ok": failed == 0,
-         "note": f"{len(invoices)} invoices, {n_docs} documents put, {failed} failed"},
+         "note": f"{len(invoices)} invoices, {n_docs} documents put, {failed} failed, "
+                 f"client={CLIENT}"},
         {"benchmark": "speedup_vs_sequential (S3)", "measured": f"{speedup:.1f}x",
          "target": ">= 30x", "ok": speedup >= 30,
          "note": f"latency {LATENCY_MS:.0f} ms on GetInvoicePDF and document GETs; moto S3"},

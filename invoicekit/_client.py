@@ -26,6 +26,8 @@ from typing import Any
 import botocore.config
 
 __all__ = [
+    "CLIENTS",
+    "DEFAULT_CLIENT",
     "DEFAULT_REGION",
     "MAX_ATTEMPTS",
     "RETRY_MODE",
@@ -37,6 +39,13 @@ __all__ = [
     "user_agent",
 ]
 
+#: How requests are sent (the loader's and the downloader's ``client=``, ``--client``):
+#: ``"lean"`` signs them itself with the session's credentials (:mod:`invoicekit._lean`: the
+#: Invoicing JSON 1.0 calls and the archive's S3 PUTs), ``"boto3"`` through botocore (the
+#: reference path). Both give the same results.
+CLIENTS = ("lean", "boto3")
+#: The default client (the faster one, measured in benchmarks/bench_scale.py and bench_s3.py).
+DEFAULT_CLIENT = "lean"
 #: Region used when neither the fleet, the profile nor the environment names one.
 DEFAULT_REGION = "us-east-1"
 #: botocore's ``max_attempts``: retries after the first try (11 attempts in all).

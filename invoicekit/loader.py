@@ -48,6 +48,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from invoicekit import _botocore, clock, errors
+from invoicekit._client import CLIENTS, DEFAULT_CLIENT
 from invoicekit._progress import progress_bar
 from invoicekit.access import MIN_RATE_PER_ACCOUNT, AccountAccess, Pacer, check_rate
 from invoicekit.errors import (
@@ -103,11 +104,6 @@ DEFAULT_RATE_PER_ACCOUNT = 100.0
 #: The most requests of one account in flight when its discovered rate needs more than
 #: ``per_account`` to hide the latency (rate x seconds per answer).
 MAX_PER_ACCOUNT = 16
-#: The clients the loader can use: ``"lean"`` (a JSON 1.0 path signed with botocore's SigV4 and
-#: the session's credentials, :mod:`invoicekit._lean`) and ``"boto3"`` (the reference path).
-CLIENTS = ("lean", "boto3")
-#: The default client (the faster one, measured in benchmarks/bench_scale.py).
-DEFAULT_CLIENT = "lean"
 #: Requests one account may send at once after a pause: one below the burst of 5 that the
 #: limit allows, as headroom for requests that meet the server's bucket out of step.
 BURST_PER_ACCOUNT = 4

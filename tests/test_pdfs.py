@@ -523,7 +523,10 @@ class _StaleFirstClient:
     """Wraps a client: the first GetInvoicePDF answer per invoice is one that has expired."""
 
     def __init__(self, real, stale):
-        self._real, self._stale, self.meta = real, stale, real.meta
+        self._real, self._stale = real, stale
+
+    def __getattr__(self, name):  # the rest (endpoint, meta) is the real client's
+        return getattr(self._real, name)
 
     def get_invoice_pdf(self, InvoiceId):  # noqa: N803 (botocore keyword)
         if InvoiceId in self._stale:
@@ -592,8 +595,11 @@ class _DoctoredClient:
     """Returns GetInvoicePDF answers with hostile ids (and real, valid document URLs)."""
 
     def __init__(self, real, real_invoice, supplemental_ids, bad_url=None):
-        self._real, self.meta = real, real.meta
+        self._real = real
         self._real_invoice, self._ids, self._bad_url = real_invoice, supplemental_ids, bad_url
+
+    def __getattr__(self, name):  # the rest (endpoint, meta) is the real client's
+        return getattr(self._real, name)
 
     def get_invoice_pdf(self, InvoiceId):  # noqa: N803
         pdf = self._real.get_invoice_pdf(InvoiceId=self._real_invoice)["InvoicePDF"]

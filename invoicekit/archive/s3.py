@@ -305,6 +305,14 @@ def archive_client(
     """
     from invoicekit import _client
 
+    session, endpoint = _archive_session(fleet, session)
+    return _client.client(
+        session, "s3", endpoint_url=endpoint, max_pool_connections=max(10, max_pool_connections)
+    )
+
+
+def _archive_session(fleet: Fleet | None, session: Any) -> tuple[Any, str | None]:
+    """The archive bucket's session and explicit endpoint (see :func:`archive_client`)."""
     endpoint = None
     if fleet is not None and getattr(fleet, "archive", None):
         session = fleet.archive_session()
@@ -313,9 +321,7 @@ def archive_client(
         import boto3
 
         session = boto3.Session()
-    return _client.client(
-        session, "s3", endpoint_url=endpoint, max_pool_connections=max(10, max_pool_connections)
-    )
+    return session, endpoint
 
 
 def _code(exc: Exception) -> str:
@@ -486,6 +492,21 @@ class _Current:
     etag: str
 
 
+_HEAD_BUCKET_EVENT = "before-send.s3.HeadBucket"
+_PROBE_ID = "invoicekit-lean-s3-probe"
+
+
+def _noting(seen: dict[str, Any]) -> Any:
+    """A before-send handler keeping the URL and Authorization of the last request (in memory
+    only: read by :meth:`invoicekit._lean.LeanS3Put.from_request`, never logged)."""
+
+    def note(request: Any, **_: Any) -> None:
+        seen["url"] = request.url
+        seen["auth"] = request.headers.get("Authorization")
+
+    return note
+
+
 class S3Store:
     """An S3 prefix as the destination of :func:`~invoicekit.archive.download_invoice_pdfs`.
 
@@ -508,8 +529,10 @@ class S3Store:
         manifest_copy: str | PathLike[str] | None = None,
         max_workers: int = 32,
         bucket_info: Mapping[str, bool] | None = None,
+        lean_put: Any = None,
     ) -> None:
         self.client = client
+        self.lean_put = lean_put  # invoicekit._lean.LeanS3Put, or None: boto3 puts
         self.loc = loc
         self.display = str(loc)
         self.retention = retention or _NO_RETENTION
@@ -536,8 +559,12 @@ class S3Store:
         max_workers: int = 32,
         client: Any = None,
         session: Any = None,
+        lean: bool = True,
     ) -> S3Store:
-        """Parse ``url``, make the client, check the bucket (lock and versioning if asked)."""
+        """Parse ``url``, make the client, check the bucket (lock and versioning if asked).
+
+        Documents are put by the lean signed PUT (:class:`invoicekit._lean.LeanS3Put`) when
+        ``lean`` and the client is made here; a ``client`` given is used for every request."""
         loc = S3Location.parse(url, "--dest")
         if retention is not None and not isinstance(retention, Retention):
             raise InvalidArgumentError(
@@ -546,9 +573,27 @@ class S3Store:
             )
         if sse_kms_key_id is not None and not str(sse_kms_key_id).strip():
             raise InvalidArgumentError("--sse-kms-key-id must be a KMS key id, ARN or alias")
+        probe = False
         if client is None:
-            client = archive_client(fleet, session=session, max_pool_connections=max_workers)
-        info = check_bucket(client, loc, retention)
+            from invoicekit import _client
+
+            session, endpoint = _archive_session(fleet, session)
+            client = _client.client(session, "s3", endpoint_url=endpoint,
+                                    max_pool_connections=max(10, max_workers))  # fmt: skip
+            probe = lean  # the lean PUT only on a client made here (a given one is used as is)
+        seen: dict[str, Any] = {}
+        if probe:  # botocore's HeadBucket says where the bucket's keys go, and the region
+            client.meta.events.register(_HEAD_BUCKET_EVENT, _noting(seen), unique_id=_PROBE_ID)
+        try:
+            info = check_bucket(client, loc, retention)
+        finally:
+            if probe:
+                client.meta.events.unregister(_HEAD_BUCKET_EVENT, unique_id=_PROBE_ID)
+        lean_put = None
+        if probe:
+            from invoicekit import _lean
+
+            lean_put = _lean.LeanS3Put.from_request(session, seen.get("url"), seen.get("auth"))
         return cls(
             client,
             loc,
@@ -557,6 +602,7 @@ class S3Store:
             manifest_copy=manifest_copy,
             max_workers=max_workers,
             bucket_info=info,
+            lean_put=lean_put,
         )
 
     # -- the run's frame ------------------------------------------------------------------------
@@ -734,18 +780,14 @@ class S3Store:
         assert self._spool is not None, "put outside lock()"
         got = fetcher.fetch(url, self._spool, origins)  # validated, hashed, in a spool file
         key = self.loc.key(rel)
+        args = {
+            "ContentType": "application/pdf",
+            "Metadata": _object_metadata(meta, got.sha256),
+            **self._object_args(got.sha256),
+            **self.retention.put_args(),
+        }
         try:
-            with open(got.temp_path, "rb") as body:
-                resp = self.client.put_object(
-                    Bucket=self.loc.bucket,
-                    Key=key,
-                    Body=body,
-                    ContentLength=got.bytes,
-                    ContentType="application/pdf",
-                    Metadata=_object_metadata(meta, got.sha256),
-                    **self._object_args(got.sha256),
-                    **self.retention.put_args(),
-                )
+            resp = self._put_file(key, got, args)
         except ClientError as exc:
             raise StorageError(
                 _code(exc),
@@ -772,6 +814,22 @@ class S3Store:
             **self.retention.manifest_fields(),
         }
         return Stored(got.bytes, got.sha256, extra=extra)
+
+    def _put_file(self, key: str, got: Any, args: dict[str, Any]) -> dict[str, Any]:
+        """Put the fetched document: the lean signed PUT, else (or after a redirect) boto3."""
+        lean = self.lean_put
+        if lean is not None:
+            from invoicekit._lean import UseBotocore
+
+            try:
+                return lean.put(key, got.temp_path, got.bytes, got.sha256, **args)
+            except UseBotocore as exc:  # botocore follows region redirects: leave it the bucket
+                log.debug("the lean S3 put was redirected (%s): boto3 puts from now on", exc)
+                self.lean_put = None
+        with open(got.temp_path, "rb") as body:
+            return self.client.put_object(
+                Bucket=self.loc.bucket, Key=key, Body=body, ContentLength=got.bytes, **args
+            )
 
     def commit(self, rows: list, listings: list, dirs: Any) -> None:
         if not rows and not listings:

@@ -117,6 +117,20 @@ def iso_date(text: str) -> str:
         ) from None
 
 
+def add_client_argument(parser: argparse.ArgumentParser) -> None:
+    """``--client lean|boto3`` (how requests are sent; :data:`invoicekit._client.CLIENTS`)."""
+    from invoicekit._client import CLIENTS, DEFAULT_CLIENT
+
+    parser.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default=DEFAULT_CLIENT,
+        help=f"how requests are sent: lean (default {DEFAULT_CLIENT}: requests signed by "
+        "invoicekit over pooled connections) or boto3 (the reference path); both give the "
+        "same results",
+    )
+
+
 def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     """``--progress/--no-progress`` (default: a bar only when stderr is a terminal)."""
     parser.add_argument(

@@ -35,6 +35,7 @@ from invoicekit.cli import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     EXIT_PARTIAL,
+    add_client_argument,
     add_progress_argument,
     month,
     positive_int,
@@ -100,6 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="S3 archive: also write the manifest to this local file",
     )
+    add_client_argument(parser)
     add_progress_argument(parser)
 
 
@@ -243,7 +245,6 @@ def run(args: argparse.Namespace) -> int:
     validate_template(args.template)  # bad input before any request
     lock = retention_from_args(args, args.dest)
     fleet = load_fleet_arg(args.config)
-    s3_client = None
     if is_s3_url(args.dest):  # the bucket is checked before any invoicing request
         from invoicekit.archive.s3 import S3Location, archive_client, check_bucket
 
@@ -271,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
         retention=lock,
         sse_kms_key_id=args.sse_kms_key_id,
         manifest_copy=args.manifest_copy,
-        s3_client=s3_client,
+        client=args.client,  # the archive's own client: the lean PUT unless --client boto3
     )
     report = outcomes.run_report(result)
     counts = report.counts if report is not None else {}

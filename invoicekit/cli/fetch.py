@@ -25,10 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from invoicekit._client import DEFAULT_CLIENT
 from invoicekit.cli import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     EXIT_PARTIAL,
+    add_client_argument,
     add_progress_argument,
     month,
     positive_int,
@@ -36,8 +38,6 @@ from invoicekit.cli import (
     writable_output,
 )
 from invoicekit.loader import (
-    CLIENTS,
-    DEFAULT_CLIENT,
     DEFAULT_RATE_PER_ACCOUNT,
     MIN_RATE_PER_ACCOUNT,
 )
@@ -127,13 +127,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"{DEFAULT_RATE_PER_ACCOUNT:g}); each account's own limit is discovered below it and "
         "remembered in the store; 0 turns pacing off",
     )
-    parser.add_argument(
-        "--client",
-        choices=CLIENTS,
-        default=DEFAULT_CLIENT,
-        help=f"how requests are sent: lean (default {DEFAULT_CLIENT}: signed JSON over a pooled "
-        "connection) or boto3 (the reference path); both give the same rows",
-    )
+    add_client_argument(parser)
     add_progress_argument(parser)
     parser.add_argument(
         "--by",

@@ -47,7 +47,7 @@ _COLUMNS = {
         + ", ".join(f"'{t}'" for t in _DISCOUNT_TYPES)
         + ") THEN 'discount' ELSE 'charge' END",
         "currency": "line_item_currency_code",
-        "cost": f"CAST(line_item_unblended_cost AS {MONEY_SQL})",
+        "cost": "line_item_unblended_cost",
     },
     "focus": {
         "payer_account_id": "BillingAccountId",
@@ -59,9 +59,22 @@ _COLUMNS = {
         "WHEN ChargeCategory = 'Purchase' AND ChargeFrequency = 'One-Time' THEN 'fee' "
         "ELSE 'charge' END",
         "currency": "BillingCurrency",
-        "cost": f"CAST(BilledCost AS {MONEY_SQL})",
+        "cost": "BilledCost",
     },
 }
+
+#: The canonical columns the tie-out and the weights group by (``cost_lines`` carries these).
+_LINE_KEYS = ("payer_account_id", "period_key", "invoice_id", "line_class")
+
+#: The export columns those keys are computed from: the lines are first summed per distinct
+#: combination of these (a few thousand groups for millions of lines), and the keys computed
+#: on the sums, so no expression runs once per line.
+_RAW_KEYS = {
+    "cur2": ("bill_payer_account_id", "bill_billing_period_start_date", "bill_invoice_id",
+             "line_item_line_item_type"),
+    "focus": ("BillingAccountId", "BillingPeriodStart", "InvoiceId", "ChargeCategory",
+              "ChargeFrequency"),
+}  # fmt: skip
 
 #: The column naming the usage account, per format (read only by ``by="linked_account"``).
 NAME_COLUMNS = {"cur2": "line_item_usage_account_name", "focus": "SubAccountName"}
@@ -129,24 +142,39 @@ def cost_lines_sql(
     exports: Sequence[tuple[str, str]], *, by: str | None = None,
     unnamed: Iterable[str] = (),
 ) -> str:  # fmt: skip
-    """``SELECT`` of the canonical lines of every export: ``[(view name, format), ...]``.
+    """``SELECT`` of the canonical line groups of every export: ``[(view name, format), ...]``.
 
-    Columns: ``payer_account_id, period_key, invoice_id, usage_account_id, line_class,
-    currency, cost`` (and ``dim`` when ``by`` is given, and ``dim_name`` when ``by`` is
-    ``linked_account``: :func:`name_expression`; the views in ``unnamed`` have no name column).
+    Columns: ``payer_account_id, period_key, invoice_id, line_class`` (:data:`_LINE_KEYS`),
+    ``cost`` (the exact sum of the group's lines, each cast to :data:`MONEY_SQL`) and ``lines``
+    (how many), plus ``dim`` when ``by`` is given, and ``dim_name`` when ``by`` is
+    ``linked_account`` (:func:`name_expression`; the views in ``unnamed`` have no name column).
+    A group is one distinct combination of the export columns the keys come from
+    (:data:`_RAW_KEYS`, and the dimension): consumers sum ``cost`` and ``lines`` again.
     """
     if not exports:
         raise InvalidArgumentError("no cost-and-usage export to read: give --costs PATH")
     unnamed = set(unnamed)
     selects = []
     for view, fmt in exports:
-        cols = [f"{expr} AS {name}" for name, expr in _COLUMNS[fmt].items()]
+        raw = list(_RAW_KEYS[fmt])
+        inner = list(raw)
+        outer = [f"{_COLUMNS[fmt][name]} AS {name}" for name in _LINE_KEYS]
         if by is not None:
-            cols.append(f"{dimension_expression(fmt, by)} AS dim")
+            extra = [(dimension_expression(fmt, by), "dim")]
             named = name_expression(fmt, by, available=view not in unnamed)
             if named is not None:
-                cols.append(f"{named} AS dim_name")
-        selects.append(f"SELECT {', '.join(cols)} FROM {view}")
+                extra.append((named, "dim_name"))
+            inner += [f"{expr} AS {alias}" for expr, alias in extra]
+            raw += [expr for expr, _ in extra]
+            outer += [alias for _, alias in extra]
+        cost = f"SUM(CAST({_COLUMNS[fmt]['cost']} AS {MONEY_SQL})) AS cost"
+        selects.append(
+            f"SELECT {', '.join(outer)}, cost, lines FROM (\n"
+            f"  SELECT {', '.join(inner)}, {cost}, COUNT(*) AS lines\n"
+            f"  FROM {view}\n"
+            f"  GROUP BY {', '.join(raw)}\n"
+            f") {view}_groups"
+        )
     return "\nUNION ALL\n".join(selects)
 
 
@@ -173,8 +201,8 @@ lines AS (
   SELECT payer_account_id, period_key, invoice_id,
          SUM(cost) AS lines_total,
          SUM(CASE WHEN line_class = 'tax' THEN cost ELSE 0 END) AS tax_lines_total,
-         SUM(CASE WHEN line_class = 'tax' THEN 1 ELSE 0 END) AS tax_lines,
-         COUNT(*) AS lines
+         CAST(SUM(CASE WHEN line_class = 'tax' THEN lines ELSE 0 END) AS BIGINT) AS tax_lines,
+         CAST(SUM(lines) AS BIGINT) AS lines
   FROM cost_lines
   GROUP BY payer_account_id, period_key, invoice_id
 ),
@@ -253,7 +281,7 @@ WITH cost_lines AS (
 {cost_lines_sql(exports, by=by, unnamed=unnamed)}
 )
 SELECT payer_account_id, period_key, invoice_id, line_class, dim, SUM(cost) AS amount,
-       COUNT(*) AS lines{name}
+       CAST(SUM(lines) AS BIGINT) AS lines{name}
 FROM cost_lines
 WHERE invoice_id <> ''
 GROUP BY payer_account_id, period_key, invoice_id, line_class, dim

@@ -682,10 +682,11 @@ def _columns(
     bidx_np = idx.to_numpy()
 
     def per_block(values: list) -> pa.Array:
-        # dictionary-encoded: no copy of the strings per line; Parquet stores them as plain
-        # strings (the Arrow schema is not stored, so every reader sees ``string``)
-        if None not in values:
-            return pa.DictionaryArray.from_arrays(idx, pa.array(values, type=pa.string()))
+        # dictionary-encoded with one entry per distinct value, so Parquet stores low-cardinality
+        # columns as RLE_DICTIONARY pages, as Parquet writers do by default (parquet-mr, Spark,
+        # Arrow); a dictionary with an entry per block overflowed the 1 MB dictionary page and
+        # fell back to PLAIN, which no real export would.
+        # Readers see ``string``: the Arrow schema is not stored.
         uniq = sorted({v for v in values if v is not None})
         pos = {v: i for i, v in enumerate(uniq)}
         codes = np.array([pos.get(v, -1) for v in values] + [-1], dtype=np.int32)[bidx_np]

@@ -153,8 +153,10 @@ class SandboxServer:
         role_session_max_s: float | None = None,
         access_log: bool = False,
     ) -> None:
+        from invoicekit.sandbox import documents  # noqa: F401 - the PDF renderer, loaded now
         from invoicekit.sandbox._faults import rate_limits  # per-account limits (H4)
 
+        # (fpdf2's font tables take ~0.6 s to import: once at start, not in a first request)
         buckets = rate_limits(rate_limit, [a.account_id for a in org.accounts])
         if not url_lifetime_s >= 1:
             raise ValueError(f"url_lifetime_s must be at least 1 second, got {url_lifetime_s!r}")
