@@ -41,10 +41,12 @@ RETAIN_UNTIL = "2099-12-31"
 
 
 #: moto's server, but answering HTTP/1.1 with keep-alive as S3 does (werkzeug's request handler
-#: speaks HTTP/1.0 by default and closes every connection: a cost real S3 does not impose).
+#: speaks HTTP/1.0 by default and closes every connection: a cost real S3 does not impose), and
+#: without werkzeug's access log (a formatted line per request, written to /dev/null here).
 _KEEP_ALIVE = (
-    "import sys; from werkzeug.serving import WSGIRequestHandler; "
+    "import logging, sys; from werkzeug.serving import WSGIRequestHandler; "
     "WSGIRequestHandler.protocol_version = 'HTTP/1.1'; "
+    "logging.getLogger('werkzeug').setLevel(logging.WARNING); "
     "from moto.server import main; main(sys.argv[1:])"
 )
 
