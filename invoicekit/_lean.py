@@ -640,7 +640,7 @@ def _name(exc: BaseException) -> str:
 
 
 def client_for(
-    access: AccountAccess,
+    access: AccountAccess | Any,
     *,
     max_attempts: int | None = None,
     on_body: Callable[[bytes], None] | None = None,
@@ -648,17 +648,19 @@ def client_for(
     paced: bool = True,
 ) -> LeanClient | Any:
     """The lean client of one account (its endpoint, session credentials and, if ``paced``,
-    its pacer).
+    its pacer): an :class:`~invoicekit.access.AccountAccess`, or any object with ``session()``,
+    ``endpoint_url`` and ``account_id`` (the downloader's one-session access).
 
     ``None`` when an HTTP(S) proxy is configured for the endpoint: the caller then uses the
     account's boto3 client (botocore honours proxies; the lean path does not).
     """
     session = access.session()
+    account = getattr(access, "account", None)  # an AccountAccess; else one session's access
     client = LeanClient(
         session,
-        account_id=access.account.id,
+        account_id=account.id if account is not None else getattr(access, "account_id", None),
         endpoint_url=access.endpoint_url,
-        pacer=access.pacer if paced else None,
+        pacer=getattr(access, "pacer", None) if paced else None,
         max_attempts=max_attempts,
         on_body=on_body,
         on_send=on_send,

@@ -580,7 +580,9 @@ def test_an_expired_url_leads_to_a_fresh_get_invoice_pdf_not_a_failure(
     monkeypatch.setattr(
         archive_download,
         "_invoicing_client",
-        lambda access, workers: _StaleFirstClient(real_client(access, workers), stale),
+        lambda access, workers, client: _StaleFirstClient(
+            real_client(access, workers, client), stale
+        ),
     )
     before = _gets(sb)
     result = download_invoice_pdfs(df, tmp_path, fleet=fleet, progress=False)
@@ -629,7 +631,7 @@ def test_hostile_ids_from_a_doctored_response_write_nothing_outside_dest(
     monkeypatch.setattr(
         archive_download,
         "_invoicing_client",
-        lambda a, w: _DoctoredClient(real_make(a, w), real_invoice, supp),
+        lambda a, w, c: _DoctoredClient(real_make(a, w, c), real_invoice, supp),
     )
     dest = tmp_path / "dest"
     outside_before = {p for p in tmp_path.rglob("*")}
@@ -673,7 +675,9 @@ def test_document_urls_on_other_hosts_are_refused(small_org, tmp_path, monkeypat
     monkeypatch.setattr(
         archive_download,
         "_invoicing_client",
-        lambda a, w: _DoctoredClient(real_make(a, w), df["invoice_id"].iloc[0], [], bad_url=bad),
+        lambda a, w, c: _DoctoredClient(
+            real_make(a, w, c), df["invoice_id"].iloc[0], [], bad_url=bad
+        ),
     )
     result = download_invoice_pdfs(df.head(2), tmp_path, fleet=fleet, progress=False)
     assert set(result["status"]) == {"failed"}

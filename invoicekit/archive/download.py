@@ -194,12 +194,7 @@ def _invoicing_client(access: Any, max_workers: int, client: str = DEFAULT_CLIEN
     if client == "lean":
         from invoicekit import _lean
 
-        if isinstance(access, _SessionAccess):
-            lean = _lean.LeanClient(access.session(), account_id=access.account_id or None,
-                                    on_send=_count_request)  # fmt: skip
-            lean = None if _lean._proxied(lean.endpoint_url) else lean  # noqa: SLF001
-        else:
-            lean = _lean.client_for(access, on_send=_count_request, paced=False)
+        lean = _lean.client_for(access, on_send=_count_request, paced=False)
         if lean is not None:
             return lean
     made = access.client("invoicing", max_pool_connections=max(10, max_workers))
@@ -292,10 +287,7 @@ class _Accounts:
         if account_id in self.prepared:
             return
         try:
-            if self.client == DEFAULT_CLIENT:  # the seam's two-argument form (tests wrap it)
-                client = _invoicing_client(self._access(account_id), self.max_workers)
-            else:
-                client = _invoicing_client(self._access(account_id), self.max_workers, self.client)
+            client = _invoicing_client(self._access(account_id), self.max_workers, self.client)
         except InvoiceKitError as exc:
             code = "ConfigError" if isinstance(exc, ConfigError) else type(exc).__name__
             self.prepared[account_id] = _Prepared(error=str(exc), code=code)
@@ -772,7 +764,9 @@ def download_invoice_pdfs(
     dest : path or str
         The archive directory (created when missing; nothing is written outside it), or
         ``"s3://BUCKET/PREFIX"``: the documents and the manifest become objects under PREFIX,
-        each put with a SHA-256 checksum S3 verifies (:mod:`invoicekit.archive.s3`).
+        each put with a SHA-256 checksum S3 verifies (:mod:`invoicekit.archive.s3`), or an
+        :class:`~invoicekit.archive.s3.S3Store` already made with ``S3Store.for_download``
+        (its bucket checked: the CLI does so before listing any invoice).
     fleet : invoicekit.fleet.Fleet, optional
         Gives each invoice's account its own session and client
         (:class:`invoicekit.access.AccountAccess`: profile or role, the fleet's endpoint).
@@ -859,8 +853,15 @@ def download_invoice_pdfs(
 
     from invoicekit.archive import s3
 
-    if s3.is_s3_url(dest):
-        store: Any = s3.S3Store.for_download(
+    if isinstance(dest, s3.S3Store):  # made (and its bucket checked) by the caller: the CLI
+        if retention is not None or sse_kms_key_id or manifest_copy or s3_client is not None:
+            raise InvalidArgumentError(
+                "an S3Store destination carries its own retention, KMS key, manifest copy and "
+                "client: give them to S3Store.for_download"
+            )
+        store: Any = dest
+    elif s3.is_s3_url(dest):
+        store = s3.S3Store.for_download(
             str(dest), fleet=fleet, retention=retention, manifest_copy=manifest_copy,
             sse_kms_key_id=sse_kms_key_id, max_workers=max_workers, client=s3_client,
             session=session, lean=client == "lean",

@@ -245,11 +245,15 @@ def run(args: argparse.Namespace) -> int:
     validate_template(args.template)  # bad input before any request
     lock = retention_from_args(args, args.dest)
     fleet = load_fleet_arg(args.config)
+    dest: Any = args.dest
     if is_s3_url(args.dest):  # the bucket is checked before any invoicing request
-        from invoicekit.archive.s3 import S3Location, archive_client, check_bucket
+        from invoicekit.archive.s3 import S3Store
 
-        s3_client = archive_client(fleet, max_pool_connections=args.max_workers)
-        check_bucket(s3_client, S3Location.parse(args.dest), lock)
+        dest = S3Store.for_download(
+            args.dest, fleet=fleet, retention=lock, sse_kms_key_id=args.sse_kms_key_id,
+            manifest_copy=args.manifest_copy, max_workers=args.max_workers,
+            lean=args.client == "lean",
+        )  # fmt: skip
     progress = progress_enabled(args)
     df, list_failures = summaries_from_args(args, fleet, progress=progress)
     if (
@@ -262,17 +266,14 @@ def run(args: argparse.Namespace) -> int:
 
     result = download_invoice_pdfs(
         df,
-        args.dest,
+        dest,
         fleet=fleet,
         template=args.template,
         supplemental=not args.no_supplemental,
         max_workers=args.max_workers,
         progress=progress,
         refresh=args.refresh,
-        retention=lock,
-        sse_kms_key_id=args.sse_kms_key_id,
-        manifest_copy=args.manifest_copy,
-        client=args.client,  # the archive's own client: the lean PUT unless --client boto3
+        client=args.client,  # (an S3 store carries its lock, KMS key and manifest copy)
     )
     report = outcomes.run_report(result)
     counts = report.counts if report is not None else {}
