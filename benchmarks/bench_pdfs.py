@@ -47,8 +47,21 @@ def _pick_invoices(org, documents: int) -> list[dict]:
     return picked
 
 
-def _sequential(fleet, invoices: list[dict], dest: Path, limit: int) -> tuple[int, float]:
-    """The plain way: one invoice after the other, one document after the other."""
+def workload(documents: int):
+    """The benchmarks' organization, its newest invoices with ``documents`` documents, and their
+    summaries frame (the input of ``download_invoice_pdfs``)."""
+    from invoicekit import schema
+    from invoicekit.sandbox.org import build_organization
+
+    org = build_organization(seed=7, accounts=ACCOUNTS, months=MONTHS, today=TODAY)
+    invoices = _pick_invoices(org, documents)
+    frame = schema.to_frame(invoices, account_names={a.account_id: a.name for a in org.accounts})
+    return org, invoices, frame
+
+
+def sequential(fleet, invoices: list[dict], limit: int, keep) -> tuple[int, float]:
+    """The plain way: one invoice after the other, one document after the other, each handed
+    to ``keep(document_id, body)`` (a file write, an S3 put); ``(documents, seconds)``."""
     import urllib3
 
     http = urllib3.PoolManager()
@@ -63,8 +76,7 @@ def _sequential(fleet, invoices: list[dict], dest: Path, limit: int) -> tuple[in
         urls = [(inv["InvoiceId"], pdf["DocumentUrl"])]
         urls += [(d["DocumentId"], d["DocumentUrl"]) for d in pdf.get("SupplementalDocuments", [])]
         for doc_id, url in urls:
-            body = http.request("GET", url).data
-            (dest / f"{doc_id}.pdf").write_bytes(body)
+            keep(doc_id, http.request("GET", url).data)
             docs += 1
         if docs >= limit:
             break
@@ -73,15 +85,11 @@ def _sequential(fleet, invoices: list[dict], dest: Path, limit: int) -> tuple[in
 
 def run() -> list[dict]:
     isolate_aws_env()
-    from invoicekit import schema
     from invoicekit.archive import DEFAULT_MAX_WORKERS, download_invoice_pdfs
     from invoicekit.fleet import load_fleet
     from invoicekit.sandbox import start
-    from invoicekit.sandbox.org import build_organization
 
-    org = build_organization(seed=7, accounts=ACCOUNTS, months=MONTHS, today=TODAY)
-    invoices = _pick_invoices(org, DOCUMENTS)
-    frame = schema.to_frame(invoices, account_names={a.account_id: a.name for a in org.accounts})
+    _, invoices, frame = workload(DOCUMENTS)
 
     rows: list[dict] = []
     with start(in_process=False, seed=7, accounts=ACCOUNTS, months=MONTHS, today=TODAY,
@@ -90,7 +98,11 @@ def run() -> list[dict]:
 
         seq_dir = Path(tmp) / "sequential"
         seq_dir.mkdir()
-        seq_docs, seq_s = _sequential(fleet, invoices, seq_dir, SEQUENTIAL_SAMPLE)
+
+        def write(doc_id: str, body: bytes) -> None:
+            (seq_dir / f"{doc_id}.pdf").write_bytes(body)
+
+        seq_docs, seq_s = sequential(fleet, invoices, SEQUENTIAL_SAMPLE, write)
         seq_estimate_s = seq_s * DOCUMENTS / seq_docs
 
         def timed(dest: Path, workers: int):

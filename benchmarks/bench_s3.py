@@ -28,10 +28,11 @@ import sys
 import time
 import urllib.request
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from unittest import mock
 
 from benchmarks import isolate_aws_env
-from benchmarks.bench_pdfs import ACCOUNTS, LATENCY_MS, MONTHS, TODAY, _pick_invoices
+from benchmarks.bench_pdfs import ACCOUNTS, LATENCY_MS, MONTHS, TODAY, sequential, workload
 
 DOCUMENTS = int(os.environ.get("BENCH_S3_DOCUMENTS", "2000"))
 #: ``download_invoice_pdfs(client=...)``: ``lean`` (the default) or ``boto3`` (BENCH_S3_CLIENT)
@@ -82,49 +83,32 @@ def _moto_server():
             proc.kill()
 
 
-def _sequential(fleet, invoices, s3, bucket: str, limit: int, lock: dict) -> tuple[int, float]:
-    """The plain way: one invoice, one document, one put after the other."""
-    import urllib3
+def _putter(s3, bucket: str, lock: dict):
+    """The sequential loop's way to keep a document: one ``put_object`` with checksum and lock."""
 
-    http = urllib3.PoolManager()
-    clients: dict[str, object] = {}
-    docs = 0
-    t0 = time.perf_counter()
-    for inv in invoices:
-        acct = inv["AccountId"]
-        if acct not in clients:
-            clients[acct] = fleet.client(acct, "invoicing")
-        pdf = clients[acct].get_invoice_pdf(InvoiceId=inv["InvoiceId"])["InvoicePDF"]
-        urls = [(inv["InvoiceId"], pdf["DocumentUrl"])]
-        urls += [(d["DocumentId"], d["DocumentUrl"]) for d in pdf.get("SupplementalDocuments", [])]
-        for doc_id, url in urls:
-            body = http.request("GET", url).data
-            sha = base64.b64encode(hashlib.sha256(body).digest()).decode()
-            s3.put_object(Bucket=bucket, Key=f"sequential/{doc_id}.pdf", Body=body,
-                          ChecksumAlgorithm="SHA256", ChecksumSHA256=sha, **lock)  # fmt: skip
-            docs += 1
-        if docs >= limit:
-            break
-    return docs, time.perf_counter() - t0
+    def put(doc_id: str, body: bytes) -> None:
+        sha = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        s3.put_object(Bucket=bucket, Key=f"sequential/{doc_id}.pdf", Body=body,
+                      ChecksumAlgorithm="SHA256", ChecksumSHA256=sha, **lock)  # fmt: skip
+
+    return put
 
 
 def run() -> list[dict]:
     isolate_aws_env()
-    from invoicekit import _client, clock, schema
+    from invoicekit import _client, clock
     from invoicekit.archive import DEFAULT_MAX_WORKERS, download_invoice_pdfs
     from invoicekit.archive.s3 import retention
     from invoicekit.fleet import load_fleet
     from invoicekit.sandbox import start
-    from invoicekit.sandbox.org import build_organization
 
-    org = build_organization(seed=7, accounts=ACCOUNTS, months=MONTHS, today=TODAY)
-    invoices = _pick_invoices(org, DOCUMENTS)
-    frame = schema.to_frame(invoices, account_names={a.account_id: a.name for a in org.accounts})
+    _, invoices, frame = workload(DOCUMENTS)
     lock = retention("GOVERNANCE", retain_until=RETAIN_UNTIL, now=TODAY)
 
-    with _moto_server() as endpoint, start(in_process=False, seed=7, accounts=ACCOUNTS,
-                                           months=MONTHS, today=TODAY,
-                                           latency_ms=LATENCY_MS) as sb:  # fmt: skip
+    with ExitStack() as stack:
+        endpoint = stack.enter_context(_moto_server())
+        sb = stack.enter_context(start(in_process=False, seed=7, accounts=ACCOUNTS, months=MONTHS,
+                                       today=TODAY, latency_ms=LATENCY_MS))  # fmt: skip
         import boto3
 
         s3 = _client.client(boto3.Session(region_name="us-east-1"), "s3", endpoint_url=endpoint,
@@ -133,13 +117,15 @@ def run() -> list[dict]:
         s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
         fleet = load_fleet(sb.fleet_config)
 
-        seq_docs, seq_s = _sequential(fleet, invoices, s3, bucket, SEQUENTIAL_SAMPLE,
-                                      lock.put_args())  # fmt: skip
+        seq_docs, seq_s = sequential(
+            fleet, invoices, SEQUENTIAL_SAMPLE, _putter(s3, bucket, lock.put_args())
+        )
         seq_estimate_s = seq_s * DOCUMENTS / seq_docs
 
         # invoicekit makes its own S3 client, as `invoicekit download --dest s3://` does: the
-        # standard chain with AWS_ENDPOINT_URL_S3 (and its lean signed PUT, the default)
-        os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
+        # standard chain with AWS_ENDPOINT_URL_S3 (and its lean signed PUT, the default); the
+        # variable is restored afterwards (the other benchmarks run in this process)
+        stack.enter_context(mock.patch.dict(os.environ, {"AWS_ENDPOINT_URL_S3": endpoint}))
 
         def timed():
             sb.reset_stats()

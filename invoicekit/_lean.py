@@ -688,9 +688,10 @@ _PUT_HEADERS = {
 #: Answers that mean "ask botocore": the bucket is in another region or moved (botocore's S3
 #: region redirector follows them; the lean path does not).
 _S3_REDIRECT_STATUSES = frozenset({301, 307, 308})
-_S3_REDIRECT_CODES = frozenset(
-    {"PermanentRedirect", "TemporaryRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
-)  # fmt: skip
+_S3_REDIRECT_CODES = frozenset({
+    "PermanentRedirect", "TemporaryRedirect", "AuthorizationHeaderMalformed",
+    "IllegalLocationConstraintException",
+})  # fmt: skip
 _S3_RETRY_CODES = frozenset({"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"})
 
 

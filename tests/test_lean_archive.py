@@ -48,6 +48,13 @@ def _summaries(sb):
     return fleet, read_invoice_summaries(fleet, MONTH, MONTH, progress=False)
 
 
+def _b64(data: bytes) -> str:
+    """The SHA-256 of ``data`` as S3 shows a stored checksum (base64)."""
+    import base64
+
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
 def _manifest(s3, bucket, prefix):
     body = s3.get_object(Bucket=bucket, Key=f"{prefix}/manifest.csv")["Body"].read()
     rows = parse_manifest(body, "manifest.csv", S3_MANIFEST_COLUMNS).rows
@@ -267,12 +274,6 @@ def test_lean_and_boto3_store_the_same_objects(make_sandbox, s3_server, s3_bucke
         same = ("ContentType", "ContentLength", "ChecksumSHA256", "ObjectLockMode",
                 "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus", "Metadata")  # fmt: skip
         assert {k: heads[0].get(k) for k in same} == {k: heads[1].get(k) for k in same}
-
-
-def _b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 def test_a_client_given_is_used_as_it_is(make_sandbox, s3_bucket, counted_puts):

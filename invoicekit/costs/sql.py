@@ -46,7 +46,6 @@ _COLUMNS = {
         "WHEN line_item_line_item_type IN ("
         + ", ".join(f"'{t}'" for t in _DISCOUNT_TYPES)
         + ") THEN 'discount' ELSE 'charge' END",
-        "currency": "line_item_currency_code",
         "cost": "line_item_unblended_cost",
     },
     "focus": {
@@ -58,7 +57,6 @@ _COLUMNS = {
         "WHEN ChargeCategory = 'Credit' THEN 'discount' "
         "WHEN ChargeCategory = 'Purchase' AND ChargeFrequency = 'One-Time' THEN 'fee' "
         "ELSE 'charge' END",
-        "currency": "BillingCurrency",
         "cost": "BilledCost",
     },
 }
