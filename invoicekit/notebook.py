@@ -1174,11 +1174,15 @@ def execute(
     cwd: str | os.PathLike[str] | None = None,
     timeout_s: int | None = 600,
 ) -> Path:
-    """Run a notebook headless with papermill, over an encrypted kernel connection.
+    """Run a notebook headless with papermill, over a private, encrypted kernel connection.
 
-    The kernel is started with CurveZMQ keys provisioned by the kernel manager
-    (``transport_encryption="auto"``: the ipykernel kernelspec declares support), so the
-    kernel neither sends code and outputs in plain text over TCP nor warns that it does. When
+    The kernel talks to papermill over Unix sockets in a directory of its own (mode 0700),
+    not TCP ports: jupyter_client picks TCP ports by binding port 0 and letting it go, and
+    another process on the machine can take one before the kernel binds it (the kernel's
+    heartbeat then fails with "Address already in use"). The kernel is also started with
+    CurveZMQ keys provisioned by the kernel manager (``transport_encryption="auto"``: the
+    ipykernel kernelspec declares support), so it neither sends code and outputs in plain
+    text nor warns that it does. When
     the run is over the kernel is asked to shut down without the SIGINT jupyter_client sends
     first (meant for a busy kernel: papermill's is idle by then, and an interrupt landing while
     it finishes its last message logs ``KeyboardInterrupt caught in kernel``).
@@ -1232,11 +1236,44 @@ def execute(
     return out
 
 
+_UNIX_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux, 104 on macOS
+
+
 def _kernel_manager_class() -> type:
-    """An async kernel manager that does not interrupt a kernel it is shutting down."""
+    """An async kernel manager over Unix sockets that does not interrupt a kernel it is shutting down.
+
+    Each manager makes a private directory in the temporary directory (Unix socket paths are
+    limited to about 100 bytes; with a longer one, or off POSIX, it keeps TCP) for its
+    connection file, so the sockets' paths are absolute and the same for
+    papermill and for the kernel, whose working directory differs; the directory goes with
+    the kernel's other resources.
+    """
+    import shutil
+    import tempfile
+
     from jupyter_client.manager import AsyncKernelManager
 
     class _RunnerKernelManager(AsyncKernelManager):
+        _socket_dir: str | None = None
+
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            if self._socket_dir is None and os.name == "posix":  # a restart keeps its sockets
+                home = tempfile.mkdtemp(prefix="invoicekit-kernel-")
+                if len(os.path.join(home, "kernel-ipc-99").encode()) > _UNIX_SOCKET_PATH_MAX:
+                    os.rmdir(home)  # a very long TMPDIR: TCP, as jupyter_client does by default
+                else:
+                    self._socket_dir = home
+                    self.transport = "ipc"
+                    self.connection_file = os.path.join(home, "kernel.json")
+                    self.ip = os.path.join(home, "kernel-ipc")
+            return await super()._async_pre_start_kernel(**kw)
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart and self._socket_dir is not None:
+                shutil.rmtree(self._socket_dir, ignore_errors=True)
+                self._socket_dir = None
+
         async def _async_interrupt_kernel(self) -> None:
             if getattr(self, "shutting_down", False):
                 return  # the run is over: the shutdown request alone stops the kernel

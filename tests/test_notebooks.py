@@ -11,6 +11,7 @@ independently from the synthetic organization itself (its wire records, summed h
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -312,3 +313,24 @@ def test_the_reading_checks_catch_what_notebooks_printed_before():
         with pytest.raises(AssertionError):
             _assert_reads_well(nb(bad))
     _assert_reads_well(nb({"output_type": "stream", "name": "stdout", "text": "A sentence.\n"}))
+
+
+def test_the_runner_talks_to_its_kernel_over_private_unix_sockets_and_cleans_them_up(tmp_path):
+    """No TCP port to lose to another process between picking it and binding it; nothing left."""
+    import nbformat
+
+    source = tmp_path / "probe.ipynb"
+    probe = nbformat.v4.new_code_cell(
+        "import json, os, stat\n"
+        "from ipykernel import get_connection_file\n"
+        "info = json.load(open(get_connection_file()))\n"
+        "home = os.path.dirname(get_connection_file())\n"
+        "print(info['transport'], info['ip'].startswith(home + os.sep),\n"
+        "      oct(stat.S_IMODE(os.stat(home).st_mode) & 0o777), 'curve_publickey' in info, home)"
+    )
+    nbformat.write(nbformat.v4.new_notebook(cells=[probe]), source)
+    out = notebook.execute(source, tmp_path / "out.ipynb", cwd=tmp_path)
+    (output,) = json.loads(out.read_text(encoding="utf-8"))["cells"][0]["outputs"]
+    *said, home = "".join(output["text"]).split()
+    assert said == ["ipc", "True", "0o700", "True"]
+    assert os.path.basename(home).startswith("invoicekit-kernel-") and not os.path.exists(home)
