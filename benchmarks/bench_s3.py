@@ -22,13 +22,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from unittest import mock
 
 from benchmarks import isolate_aws_env
@@ -39,48 +35,6 @@ DOCUMENTS = int(os.environ.get("BENCH_S3_DOCUMENTS", "2000"))
 CLIENT = os.environ.get("BENCH_S3_CLIENT", "lean")
 SEQUENTIAL_SAMPLE = max(20, min(200, DOCUMENTS // 10))
 RETAIN_UNTIL = "2099-12-31"
-
-
-#: moto's server, but answering HTTP/1.1 with keep-alive as S3 does (werkzeug's request handler
-#: speaks HTTP/1.0 by default and closes every connection: a cost real S3 does not impose), and
-#: without werkzeug's access log (a formatted line per request, written to /dev/null here).
-_KEEP_ALIVE = (
-    "import logging, sys; from werkzeug.serving import WSGIRequestHandler; "
-    "WSGIRequestHandler.protocol_version = 'HTTP/1.1'; "
-    "logging.getLogger('werkzeug').setLevel(logging.WARNING); "
-    "from moto.server import main; main(sys.argv[1:])"
-)
-
-
-@contextmanager
-def _moto_server():
-    """moto's S3 server in its own process on a free loopback port; yields the endpoint."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _KEEP_ALIVE, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server did not start on {url}") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _putter(s3, bucket: str, lock: dict):
@@ -101,12 +55,13 @@ def run() -> list[dict]:
     from invoicekit.archive.s3 import retention
     from invoicekit.fleet import load_fleet
     from invoicekit.sandbox import start
+    from invoicekit.sandbox.s3 import s3_server
 
     _, invoices, frame = workload(DOCUMENTS)
     lock = retention("GOVERNANCE", retain_until=RETAIN_UNTIL, now=TODAY)
 
     with ExitStack() as stack:
-        endpoint = stack.enter_context(_moto_server())
+        endpoint = stack.enter_context(s3_server())
         sb = stack.enter_context(start(in_process=False, seed=7, accounts=ACCOUNTS, months=MONTHS,
                                        today=TODAY, latency_ms=LATENCY_MS))  # fmt: skip
         import boto3

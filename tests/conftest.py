@@ -59,51 +59,18 @@ def make_sandbox():
         sb.stop()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def s3_server():
-    """A real S3 API on loopback: moto in server mode, in its own process, on a free port.
+    """A real S3 API on loopback: moto in server mode, in its own process (see
+    :func:`invoicekit.sandbox.s3.s3_server`).
 
     Yields the endpoint URL (``http://127.0.0.1:PORT``). Buckets persist for the session of the
     worker: give each test its own bucket name. ``POST /moto-api/reset`` wipes everything.
     """
-    import subprocess
-    import sys
-    import time
-    import urllib.request
+    from invoicekit.sandbox.s3 import s3_server as serve
 
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"moto server did not start on {url}") from None
-            time.sleep(0.1)
-    try:
+    with serve() as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture

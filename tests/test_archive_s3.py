@@ -445,3 +445,15 @@ def test_a_refused_put_fails_that_document_alone_and_the_next_run_completes(
     assert set(again.loc[again["document_id"] == target, "status"]) == {"downloaded"}
     assert (again["status"] == "skipped").sum() == len(again) - 1
     assert _gets(sb) == 1
+
+
+def test_a_loopback_s3_server_that_cannot_start_says_why_and_how_to_fix_it(monkeypatch):
+    from invoicekit.sandbox import s3
+
+    monkeypatch.setattr(s3, "_SERVE", "raise SystemExit('No module named moto')")
+    with pytest.raises(RuntimeError) as err:
+        with s3.s3_server():
+            pass  # pragma: no cover - never reached
+    message = str(err.value)
+    assert "did not start" in message and "No module named moto" in message
+    assert "pip install 'moto[server]'" in message and "\n" not in message
