@@ -10,9 +10,9 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -48,15 +48,14 @@ def _need_chromium() -> str:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def lab(tmp_path):
-    """JupyterLab on a temporary copy of the notebook, its own port, token and settings."""
+    """JupyterLab on a temporary copy of the notebook, its own port, token and settings.
+
+    The server binds port 0 and says which port it got in its info file; its kernels talk over
+    Unix sockets in a short private runtime directory. No port is picked here and bound later
+    by another process, where something else on the machine could take it in between.
+    """
     root = tmp_path / "notebooks"
     root.mkdir()
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
@@ -64,10 +63,11 @@ def lab(tmp_path):
     settings.mkdir(parents=True)
     # render every cell (no windowing), so every output is in the DOM to be checked
     (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
-    port, token = _free_port(), secrets.token_hex(16)
+    token = secrets.token_hex(16)
+    runtime = Path(tempfile.mkdtemp(prefix="invoicekit-lab-"))  # socket paths: ~100 bytes at most
     env = dict(os.environ)
     env.update(
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        JUPYTER_RUNTIME_DIR=str(runtime),
         JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
         IPYTHONDIR=str(tmp_path / "ipython"),
     )
@@ -78,7 +78,8 @@ def lab(tmp_path):
             str(jupyter),
             "lab",
             "--no-browser",
-            f"--port={port}",
+            "--port=0",
+            "--KernelManager.transport=ipc",
             "--ServerApp.ip=127.0.0.1",
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}",
@@ -95,16 +96,19 @@ def lab(tmp_path):
         env=env,
         cwd=root,
     )
-    base = f"http://127.0.0.1:{port}"
+    info = runtime / f"jpserver-{proc.pid}.json"
+    base = None
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     try:
         while True:
             try:
+                if base is None:
+                    base = f"http://127.0.0.1:{json.loads(info.read_text())['port']}"
                 with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
                     if r.status == 200:
                         break
-            except OSError:
-                pass
+            except (OSError, ValueError, KeyError):
+                pass  # not written yet, or written in part
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.flush()
                 pytest.fail(
@@ -120,6 +124,7 @@ def lab(tmp_path):
             proc.kill()
             proc.wait(timeout=5)
         log.close()
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 def test_notebook_01_runs_in_jupyterlab_with_charts_and_widgets(lab, tmp_path):

@@ -96,3 +96,20 @@ def test_s3_uri_against_the_local_s3_server(case, s3_server, s3_bucket):
     assert set(a["category"]) == {"matched"}
     assert list(a["category"]) == list(b["category"])
     assert list(a["lines_total"]) == list(b["lines_total"])
+
+
+def test_the_sandbox_exports_a_notebook_reads_go_when_the_sandbox_stops(monkeypatch):
+    """present.cost_exports with no folder writes into the sandbox's own folder, not /tmp."""
+    from types import SimpleNamespace
+
+    from invoicekit import notebook
+    from invoicekit.costs import present
+    from invoicekit.sandbox import start
+
+    monkeypatch.setattr(notebook, "say", lambda *a, **k: None)
+    with start(accounts=2, months=2, today="2026-11-25") as sb:
+        exports = present.cost_exports(SimpleNamespace(sandbox=sb))
+        roots = {Path(e.root) for e in exports.exports}
+        assert roots and all(sb.workdir in r.parents for r in roots)
+        assert all(r.exists() for r in roots)
+    assert not sb.workdir.exists() and not any(r.exists() for r in roots)

@@ -45,8 +45,8 @@ def cost_exports(
     anomalies: bool = False,
 ) -> CostExport:  # fmt: skip
     """The exports a notebook reads: ``path`` when given, else the sandbox's, written to
-    ``folder`` (default a new temporary folder; a CUR 2.0 and a FOCUS 1.2 export per payer,
-    CUR 2.0 is read)."""
+    ``folder`` (default a new folder in the sandbox's own, removed when the sandbox stops; a
+    CUR 2.0 and a FOCUS 1.2 export per payer, CUR 2.0 is read)."""
     from invoicekit import notebook
 
     if path is None:
@@ -54,10 +54,10 @@ def cost_exports(
             raise ValueError("give the cost-and-usage exports' folder or s3:// URI (costs=...)")
         from invoicekit.sandbox.exports import write_exports
 
-        if folder is None:
+        if folder is None:  # the sandbox's own folder: the exports go when the sandbox does
             import tempfile
 
-            folder = tempfile.mkdtemp(prefix="invoicekit-cost-exports-")
+            folder = tempfile.mkdtemp(prefix="cost-exports-", dir=ctx.sandbox.workdir)
         write_exports(ctx.sandbox.org, folder, anomalies=anomalies)
         path = folder
     exports = read_cost_export(path)

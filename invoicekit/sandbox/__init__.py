@@ -172,6 +172,9 @@ class Sandbox:
         A written fleet YAML reaching every account (profiles and assumed roles).
     org : Organization or None
         The organization model (``None`` when the sandbox runs in a child process).
+    workdir : pathlib.Path or None
+        The sandbox's own folder (it holds the fleet config): removed when the sandbox stops,
+        or when the interpreter exits. A place for files that belong to this sandbox only.
     """
 
     def __init__(
@@ -190,6 +193,7 @@ class Sandbox:
         self._server = server
         self._process = process
         self._tmpdir = tmpdir
+        self.workdir = Path(tmpdir.name) if tmpdir is not None else None
         self._stopped = False
         if process is not None:  # never leave an orphan server behind a forgotten handle
             self._finalizer = weakref.finalize(self, _terminate, process)
