@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from invoicekit.sandbox import _terminate
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -117,12 +119,7 @@ def lab(tmp_path):
             time.sleep(0.3)
         yield base, token
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        _terminate(proc)
         log.close()
         shutil.rmtree(runtime, ignore_errors=True)
 

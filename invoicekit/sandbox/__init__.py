@@ -264,7 +264,7 @@ class Sandbox:
 
 
 def _terminate(process: subprocess.Popen) -> None:
-    """SIGTERM the child sandbox, SIGKILL it if it has not stopped within 15 s, and reap it."""
+    """SIGTERM a child server, SIGKILL it if it has not stopped within 15 s, and reap it."""
     if process.poll() is None:
         process.terminate()
         try:

@@ -29,6 +29,8 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from invoicekit.sandbox import _terminate
+
 __all__ = ["s3_server"]
 
 #: The child: moto's WSGI application served on the inherited listening socket.
@@ -101,10 +103,5 @@ def s3_server(*, start_timeout_s: float = 30) -> Iterator[str]:
                 time.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _terminate(proc)
         errors.close()
