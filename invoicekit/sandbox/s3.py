@@ -25,11 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from invoicekit.sandbox import _terminate
+from invoicekit.sandbox import _DIRECT, _terminate
 
 __all__ = ["s3_server"]
 
@@ -66,7 +65,8 @@ def s3_server(*, start_timeout_s: float = 30) -> Iterator[str]:
     Raises
     ------
     RuntimeError
-        The server did not start (moto not installed: ``pip install 'moto[server]'``).
+        The server exited (moto not installed: ``pip install 'moto[server]'``) or did not answer
+        within ``start_timeout_s``; the message is one line saying which.
     """
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -87,20 +87,25 @@ def s3_server(*, start_timeout_s: float = 30) -> Iterator[str]:
     try:
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
+                with _DIRECT.open(f"{url}/moto-api/", timeout=1):
                     break
             except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    proc.wait()
-                    errors.seek(0)
-                    why = errors.read().decode(errors="replace").strip()
-                    last = why.splitlines()[-1] if why else "no answer"
-                    raise RuntimeError(
-                        f"moto's S3 server did not start on {url} ({last}); "
-                        "install it with: pip install 'moto[server]'"
-                    ) from None
-                time.sleep(0.05)
+                if proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                exited = proc.poll() is not None
+                _terminate(proc)
+                errors.seek(0)
+                said = errors.read().decode(errors="replace").strip().splitlines()
+                why = (
+                    f"it exited: {said[-1] if said else 'no message'}"
+                    if exited
+                    else f"no answer in {start_timeout_s:g} s"
+                )
+                fix = "; install it with: pip install 'moto[server]'" if "moto" in why else ""
+                raise RuntimeError(
+                    f"moto's S3 server did not start on {url} ({why}){fix}"
+                ) from None
         yield url
     finally:
         _terminate(proc)
