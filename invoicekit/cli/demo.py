@@ -302,8 +302,9 @@ def run_notebooks(
 ) -> tuple[list[Path], list[str]]:
     """Execute every notebook with papermill; returns (executed paths, failures).
 
-    :func:`invoicekit.notebook.execute` starts each kernel with CurveZMQ keys, so no kernel
-    talks in plain text over TCP (nor prints ipykernel's warning that it does).
+    :func:`invoicekit.notebook.execute` starts each kernel on Unix sockets of its own, with
+    CurveZMQ keys, so no kernel talks in plain text (nor prints ipykernel's warning that it
+    does) or loses a TCP port to a parallel run.
     """
     from invoicekit.notebook import execute
 
