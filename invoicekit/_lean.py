@@ -89,6 +89,45 @@ _MAX_BACKOFF_S = 20.0
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _CONTENT_TYPE = "application/x-amz-json-1.0"
 
+
+def _wire_error(exc: BaseException, url: str) -> BaseException:
+    """The botocore exception for a request that got no answer (both lean clients)."""
+    from botocore import exceptions as bx
+
+    if isinstance(exc, _ConnectFailed):
+        return bx.EndpointConnectionError(endpoint_url=url, error=str(exc))
+    if isinstance(exc, _ReadTimedOut):
+        return bx.ReadTimeoutError(endpoint_url=url, error=str(exc))
+    return bx.ConnectionClosedError(endpoint_url=url, error=_name(exc))
+
+
+def _response_metadata(rh: Any, status: int, attempt: int) -> dict[str, Any]:
+    """botocore's ``ResponseMetadata`` of an answer (JSON 1.0 or S3 request id)."""
+    request_id = (
+        rh.get("x-amzn-RequestId") or rh.get("x-amzn-requestid") or rh.get("x-amz-request-id") or ""
+    )
+    return {
+        "RequestId": request_id,
+        "HTTPStatusCode": status,
+        "HTTPHeaders": {k.lower(): v for k, v in rh.items()},
+        "RetryAttempts": attempt,
+    }
+
+
+def _retry_or_raise(error: BaseException, attempt: int, max_attempts: int,
+                    throttled: bool) -> None:  # fmt: skip
+    """After a failed attempt: raise ``error`` when the attempts are spent (marked as
+    botocore marks it), else sleep botocore's standard-mode jittered back-off."""
+    from botocore import exceptions as bx
+
+    if attempt >= max_attempts:
+        if isinstance(error, bx.ClientError):
+            error.response.setdefault("ResponseMetadata", {})["MaxAttemptsReached"] = True
+        raise error
+    base = _THROTTLE_BASE_S if throttled else _OTHER_BASE_S
+    time.sleep(random.random() * min(base * 2**attempt, _MAX_BACKOFF_S))  # noqa: S311
+
+
 _lock = threading.Lock()
 _wires: dict[tuple, Any] = {}
 _default_endpoints: dict[str, str] = {}
@@ -427,19 +466,11 @@ class LeanClient:
             headers = self._signed_headers(operation, body)
             if self.on_send is not None:
                 self.on_send()
+            throttled = False
             try:
                 status, data, rh = self._wire.post(self._path, body, headers)
-            except _ConnectFailed as exc:
-                error: BaseException = bx.EndpointConnectionError(
-                    endpoint_url=self._url, error=str(exc)
-                )
-                throttled = False
-            except _ReadTimedOut as exc:
-                error = bx.ReadTimeoutError(endpoint_url=self._url, error=str(exc))
-                throttled = False
-            except (OSError, http.client.HTTPException) as exc:
-                error = bx.ConnectionClosedError(endpoint_url=self._url, error=_name(exc))
-                throttled = False
+            except (_ConnectFailed, _ReadTimedOut, OSError, http.client.HTTPException) as exc:
+                error: BaseException = _wire_error(exc, self._url)
             else:
                 if status == 200:
                     if self.pacer is not None:
@@ -453,21 +484,8 @@ class LeanClient:
                 error = bx.ClientError(response, operation)
                 if not (code in RETRYABLE_CODES or status in _RETRY_STATUSES):
                     raise error
-            if attempt >= self.max_attempts:
-                if isinstance(error, bx.ClientError):
-                    error.response["ResponseMetadata"]["MaxAttemptsReached"] = True
-                raise error
-            base = _THROTTLE_BASE_S if throttled else _OTHER_BASE_S
-            time.sleep(random.random() * min(base * 2**attempt, _MAX_BACKOFF_S))  # noqa: S311
+            _retry_or_raise(error, attempt, self.max_attempts, throttled)
             attempt += 1
-
-    def _metadata(self, rh: Any, status: int, attempt: int) -> dict:
-        return {
-            "RequestId": rh.get("x-amzn-RequestId") or rh.get("x-amzn-requestid") or "",
-            "HTTPStatusCode": status,
-            "HTTPHeaders": {k.lower(): v for k, v in rh.items()},
-            "RetryAttempts": attempt,
-        }
 
     def _parsed(self, operation: str, data: bytes, rh: Any, status: int, attempt: int) -> dict:
         if self.on_body is not None:
@@ -493,7 +511,7 @@ class LeanClient:
                         rec[key] = _timestamp(value)
                 records.append(rec)
             out[list_key] = records
-        out["ResponseMetadata"] = self._metadata(rh, status, attempt)
+        out["ResponseMetadata"] = _response_metadata(rh, status, attempt)
         return out
 
     def _error_response(
@@ -511,7 +529,7 @@ class LeanClient:
         message = doc.get("message", doc.get("Message", ""))
         response: dict[str, Any] = {
             "Error": {"Message": message, "Code": code},
-            "ResponseMetadata": self._metadata(rh, status, attempt),
+            "ResponseMetadata": _response_metadata(rh, status, attempt),
         }
         for member in self._model.errors.get(code, ()):
             if member in doc and member not in ("message", "Message"):
@@ -795,19 +813,10 @@ class LeanS3Put:
             try:
                 with open(path, "rb") as body:
                     status, data, rh = self._wire.send("PUT", wire_path, body, signed)
-            except _ConnectFailed as exc:
-                error: BaseException = bx.EndpointConnectionError(endpoint_url=url, error=str(exc))
-            except _ReadTimedOut as exc:
-                error = bx.ReadTimeoutError(endpoint_url=url, error=str(exc))
-            except (OSError, http.client.HTTPException) as exc:
-                error = bx.ConnectionClosedError(endpoint_url=url, error=_name(exc))
+            except (_ConnectFailed, _ReadTimedOut, OSError, http.client.HTTPException) as exc:
+                error: BaseException = _wire_error(exc, url)
             else:
-                meta = {
-                    "RequestId": rh.get("x-amz-request-id") or "",
-                    "HTTPStatusCode": status,
-                    "HTTPHeaders": {k.lower(): v for k, v in rh.items()},
-                    "RetryAttempts": attempt,
-                }
+                meta = _response_metadata(rh, status, attempt)
                 if status == 200:
                     return {
                         "ETag": rh.get("ETag") or "",
@@ -824,10 +833,7 @@ class LeanS3Put:
                 if not (throttled or code in _S3_RETRY_CODES or code in RETRYABLE_CODES
                         or status in _RETRY_STATUSES):  # fmt: skip
                     raise error
-            if attempt >= self.max_attempts:
-                raise error
-            base = _THROTTLE_BASE_S if throttled else _OTHER_BASE_S
-            time.sleep(random.random() * min(base * 2**attempt, _MAX_BACKOFF_S))  # noqa: S311
+            _retry_or_raise(error, attempt, self.max_attempts, throttled)
             attempt += 1
 
     def _headers(self, args: dict[str, Any]) -> dict[str, str]:

@@ -97,3 +97,19 @@ def s3_bucket(s3_server, request):
         return name, client
 
     return _make
+
+
+@pytest.fixture
+def counted_puts(monkeypatch):
+    """The keys the lean S3 PUT (:class:`invoicekit._lean.LeanS3Put`) puts, in order."""
+    from invoicekit import _lean
+
+    calls = []
+    real = _lean.LeanS3Put.put
+
+    def put(self, key, *args, **kwargs):
+        calls.append(key)
+        return real(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(_lean.LeanS3Put, "put", put)
+    return calls

@@ -64,19 +64,10 @@ def _expected_documents(org, months: set[str]) -> set[str]:
 
 @pytest.mark.parametrize("client", ["lean", "boto3"])
 def test_download_into_a_locked_bucket_then_verify(
-    make_sandbox, s3_server, s3_bucket, tmp_path, capsys, monkeypatch, client
+    make_sandbox, s3_server, s3_bucket, tmp_path, capsys, counted_puts, client
 ):
-    from invoicekit import _lean
     from invoicekit.archive.manifest import S3_MANIFEST_COLUMNS, read_manifest
 
-    lean_puts = []
-    real_put = _lean.LeanS3Put.put
-
-    def counted(self, key, *args, **kwargs):
-        lean_puts.append(key)
-        return real_put(self, key, *args, **kwargs)
-
-    monkeypatch.setattr(_lean.LeanS3Put, "put", counted)
     sb = make_sandbox(accounts=2, months=2)
     fleet = _fleet_with_archive(sb, tmp_path, s3_server)
     bucket, s3 = s3_bucket(object_lock=True)
@@ -89,7 +80,7 @@ def test_download_into_a_locked_bucket_then_verify(
     assert code == EXIT_OK, out + err
     expected = _expected_documents(sb.org, {"2026-09", "2026-10"})
     assert f"downloaded: {len(expected)}, already archived: 0, failed: 0" in out
-    assert len(lean_puts) == (len(expected) if client == "lean" else 0)  # --client decides
+    assert len(counted_puts) == (len(expected) if client == "lean" else 0)  # --client decides
     assert dest in out
     rows = read_manifest(copy, S3_MANIFEST_COLUMNS).rows
     assert {r["document_id"] for r in rows} == expected

@@ -198,6 +198,23 @@ def test_a_put_retries_slow_down_then_returns_what_boto3_returns(scripted, tmp_p
     assert last["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIA")
 
 
+def test_a_put_still_slowed_down_after_the_retries_is_marked_as_botocore_marks_it(
+    scripted, tmp_path, monkeypatch
+):
+    from botocore.exceptions import ClientError
+
+    monkeypatch.setattr(_lean.time, "sleep", lambda s: None)
+    server, put = scripted(*[(503, {}, _error("SlowDown"))] * 3)
+    put.max_attempts = 2
+    path, size, sha, _ = _doc(tmp_path)
+    with pytest.raises(ClientError) as err:
+        put.put("inv/doc.pdf", path, size, sha)
+    meta = err.value.response["ResponseMetadata"]
+    assert err.value.response["Error"]["Code"] == "SlowDown"
+    assert meta["MaxAttemptsReached"] is True and meta["RetryAttempts"] == 2
+    assert len(server.requests) == 3  # the first try and two retries
+
+
 def test_a_refusal_is_botocores_client_error_and_is_not_retried(scripted, tmp_path):
     from botocore.exceptions import ClientError
 
@@ -229,19 +246,6 @@ def test_an_unreachable_endpoint_is_botocores_error_after_the_retries(tmp_path, 
 
 
 # -- into moto's S3 server ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def counted_puts(monkeypatch):
-    calls = []
-    real = _lean.LeanS3Put.put
-
-    def put(self, key, *args, **kwargs):
-        calls.append(key)
-        return real(self, key, *args, **kwargs)
-
-    monkeypatch.setattr(_lean.LeanS3Put, "put", put)
-    return calls
 
 
 def test_lean_and_boto3_store_the_same_objects(make_sandbox, s3_server, s3_bucket, monkeypatch,

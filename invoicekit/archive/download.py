@@ -853,8 +853,9 @@ def download_invoice_pdfs(
 
     from invoicekit.archive import s3
 
+    s3_options = retention is not None or sse_kms_key_id or manifest_copy or s3_client is not None
     if isinstance(dest, s3.S3Store):  # made (and its bucket checked) by the caller: the CLI
-        if retention is not None or sse_kms_key_id or manifest_copy or s3_client is not None:
+        if s3_options:
             raise InvalidArgumentError(
                 "an S3Store destination carries its own retention, KMS key, manifest copy and "
                 "client: give them to S3Store.for_download"
@@ -867,7 +868,7 @@ def download_invoice_pdfs(
             session=session, lean=client == "lean",
         )  # fmt: skip
     else:
-        if retention is not None or sse_kms_key_id or manifest_copy or s3_client is not None:
+        if s3_options:
             raise InvalidArgumentError(
                 "retention, sse_kms_key_id, manifest_copy and s3_client apply to an S3 "
                 "archive only: pass dest='s3://BUCKET/PREFIX'"

@@ -303,16 +303,15 @@ def archive_client(
     --------
     >>> c = archive_client()                                      # doctest: +SKIP
     """
+    return _archive_client_and_session(fleet, session, max_pool_connections)[0]
+
+
+def _archive_client_and_session(
+    fleet: Fleet | None, session: Any, max_pool_connections: int
+) -> tuple[Any, Any]:
+    """:func:`archive_client`, and the session it was made from (the lean PUT signs with it)."""
     from invoicekit import _client
 
-    session, endpoint = _archive_session(fleet, session)
-    return _client.client(
-        session, "s3", endpoint_url=endpoint, max_pool_connections=max(10, max_pool_connections)
-    )
-
-
-def _archive_session(fleet: Fleet | None, session: Any) -> tuple[Any, str | None]:
-    """The archive bucket's session and explicit endpoint (see :func:`archive_client`)."""
     endpoint = None
     if fleet is not None and getattr(fleet, "archive", None):
         session = fleet.archive_session()
@@ -321,7 +320,10 @@ def _archive_session(fleet: Fleet | None, session: Any) -> tuple[Any, str | None
         import boto3
 
         session = boto3.Session()
-    return session, endpoint
+    client = _client.client(
+        session, "s3", endpoint_url=endpoint, max_pool_connections=max(10, max_pool_connections)
+    )
+    return client, session
 
 
 def _code(exc: Exception) -> str:
@@ -575,11 +577,7 @@ class S3Store:
             raise InvalidArgumentError("--sse-kms-key-id must be a KMS key id, ARN or alias")
         probe = False
         if client is None:
-            from invoicekit import _client
-
-            session, endpoint = _archive_session(fleet, session)
-            client = _client.client(session, "s3", endpoint_url=endpoint,
-                                    max_pool_connections=max(10, max_workers))  # fmt: skip
+            client, session = _archive_client_and_session(fleet, session, max_workers)
             probe = lean  # the lean PUT only on a client made here (a given one is used as is)
         seen: dict[str, Any] = {}
         if probe:  # botocore's HeadBucket says where the bucket's keys go, and the region

@@ -125,9 +125,9 @@ def add_client_argument(parser: argparse.ArgumentParser) -> None:
         "--client",
         choices=CLIENTS,
         default=DEFAULT_CLIENT,
-        help=f"how requests are sent: lean (default {DEFAULT_CLIENT}: requests signed by "
-        "invoicekit over pooled connections) or boto3 (the reference path); both give the "
-        "same results",
+        help="how requests are sent: lean (requests signed by invoicekit over pooled "
+        f"connections) or boto3 (the reference path); default {DEFAULT_CLIENT}; both give "
+        "the same results",
     )
 
 
